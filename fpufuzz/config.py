@@ -1,0 +1,58 @@
+"""What machine a scenario runs on, and the state it starts from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fpufuzz.errors import FpufuzzError
+from fpufuzz.state import IDLE, INIT, KERNEL, KERNEL_MODE, KTHREAD, USER, Cont, Cpu, Ctx, Fpu, Task, Value, World
+
+MAX_CPUS, MAX_TASKS = 4, 6
+
+
+@dataclass(frozen=True)
+class Config:
+    """The machine: CPUs, user tasks, kernel threads, and kernel configuration options."""
+
+    cpus: int = 2
+    users: int = 2
+    kthreads: int = 1
+    preempt_rt: bool = False  # CONFIG_PREEMPT_RT: fpregs_lock() is preempt_disable()
+
+    def __post_init__(self):
+        if not 1 <= self.cpus <= MAX_CPUS:
+            raise FpufuzzError(f"cpus={self.cpus}: choose 1 to {MAX_CPUS}")
+        if not 1 <= self.users <= MAX_TASKS or not 0 <= self.kthreads <= MAX_TASKS:
+            raise FpufuzzError(f"users={self.users} kthreads={self.kthreads}: choose users 1-{MAX_TASKS}, "
+                               f"kthreads 0-{MAX_TASKS}")
+
+    def header(self) -> str:
+        text = f"cpus={self.cpus} users={self.users} kthreads={self.kthreads}"
+        return text + (" preempt_rt=yes" if self.preempt_rt else "")
+
+
+def initial_world(config: Config) -> World:
+    """Every CPU runs its idle task with kernel-owned registers; each user task has just been forked (it waits in
+    ``ret_from_fork`` with its own fresh register image in memory, ``TIF_NEED_FPU_LOAD`` set, ``last_cpu`` -1);
+    each kernel thread sleeps at the top of its loop. This is a state the kernel reaches, and nothing in it is
+    cached: every later skip of a restore must be earned.
+    The ``ret_from_fork`` continuations are unlabelled here; ``Model.initial()`` labels them with the
+    variant's first event.
+    """
+    tasks, fpus, expect, fresh = [], [], [], 0
+    for cpu in range(config.cpus):
+        tasks.append(Task(f"idle{cpu}", IDLE, KERNEL_MODE, cpu, True, len(fpus), None))
+        fpus.append(Fpu(-1, INIT))
+        expect.append(None)
+    for n in range(config.users):
+        value = Value(fresh + 1, fresh + 2)
+        fresh += 2
+        tasks.append(Task(f"u{n}", USER, KERNEL_MODE, 0, True, len(fpus), Cont("ret_from_fork", (), (), "")))
+        fpus.append(Fpu(-1, value))
+        expect.append(value)
+    for n in range(config.kthreads):
+        tasks.append(Task(f"k{n}", KTHREAD, KERNEL_MODE, 0, True, len(fpus), None))
+        fpus.append(Fpu(-1, INIT))
+        expect.append(None)
+    cpus = tuple(Cpu(cpu, None, KERNEL, False, Ctx()) for cpu in range(config.cpus))
+    return World(cpus, tuple(tasks), tuple(fpus), tuple(expect), fresh)

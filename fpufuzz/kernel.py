@@ -1,0 +1,265 @@
+"""The baseline: Linux v6.5-rc7's x86 FPU functions, one Python function per kernel function.
+
+Each function takes the kernel namespace ``k`` first and reaches everything else through it: other kernel
+functions (``k.fpregs_activate(fpu)``), per-CPU variables (``k.this_cpu_read(fpu_fpregs_owner_ctx)``), thread
+flags and the current task. A variant replaces a function by defining one of the same name; because every call
+goes through ``k``, the replacement takes effect everywhere, and because these are module-level functions the
+kernel's ``__`` spellings are not mangled (``k.__cpu_invalidate_fpregs_state()`` works as written).
+
+Every read or write of FPU state through ``k`` is an *event*: a point where, if the CPU's context allows it, the
+task can be preempted or a hard interrupt can arrive (see fpufuzz/runtime.py). No interleaving is placed by
+hand.
+
+Simplifications, said once here and again where they bite: only the XSAVE code paths are modeled (no FXSR or
+FNSAVE); the CPU always has an FPU (``cpu_feature_enabled(X86_FEATURE_FPU)`` is true); tracing, PKRU, XFD and
+AVX-512 timestamps are left out because they do not touch the state the invariants read.
+"""
+
+from __future__ import annotations
+
+from fpufuzz.runtime import (
+    KFPU_387,
+    KFPU_DEFAULT,
+    KFPU_MXCSR,
+    PF_KTHREAD,
+    PF_USER_WORKER,
+    TIF_NEED_FPU_LOAD,
+    XFEATURE_MASK_FPSTATE,
+    fpu_fpregs_owner_ctx,
+    in_kernel_fpu,
+)
+
+# ---------------------------------------------------------------- arch/x86/kernel/fpu/context.h
+
+
+def __cpu_invalidate_fpregs_state(k):
+    """Forget which fpu this CPU's registers hold. arch/x86/kernel/fpu/context.h (v6.5-rc7)."""
+    k.__this_cpu_write(fpu_fpregs_owner_ctx, None)
+
+
+def __fpu_invalidate_fpregs_state(k, fpu):
+    """Mark ``fpu``'s registers as live on no CPU. arch/x86/kernel/fpu/context.h (v6.5-rc7)."""
+    fpu.last_cpu = -1
+
+
+def fpregs_state_valid(k, fpu, cpu):
+    """The lazy-restore proof: this CPU's registers are ``fpu``'s and ``fpu`` was last live here.
+    arch/x86/kernel/fpu/context.h (v6.5-rc7)."""
+    return fpu == k.this_cpu_read(fpu_fpregs_owner_ctx) and cpu == fpu.last_cpu
+
+
+def fpregs_deactivate(k, fpu):
+    """Clear the owner tag, whoever owned it. arch/x86/kernel/fpu/context.h (v6.5-rc7)."""
+    k.__this_cpu_write(fpu_fpregs_owner_ctx, None)
+
+
+def fpregs_activate(k, fpu):
+    """Tag this CPU's registers as ``fpu``'s. arch/x86/kernel/fpu/context.h (v6.5-rc7)."""
+    k.__this_cpu_write(fpu_fpregs_owner_ctx, fpu)
+
+
+def fpregs_restore_userregs(k):
+    """Make the current task's registers live before it returns to user space, skipping the XRSTOR when
+    ``fpregs_state_valid()`` proves they already are. arch/x86/kernel/fpu/context.h (v6.5-rc7)."""
+    fpu = k.current.thread.fpu
+    cpu = k.smp_processor_id()
+
+    if k.WARN_ON_ONCE(k.current.flags & (PF_KTHREAD | PF_USER_WORKER)):
+        return
+
+    if not k.fpregs_state_valid(fpu, cpu):
+        # This restores _all_ xstate, supervisor state included (the CET state of the seed's bug).
+        k.restore_fpregs_from_fpstate(fpu.fpstate, XFEATURE_MASK_FPSTATE)
+        k.fpregs_activate(fpu)
+        fpu.last_cpu = cpu
+    k.clear_thread_flag(TIF_NEED_FPU_LOAD)
+
+
+# ---------------------------------------------------------------- arch/x86/include/asm/fpu/sched.h
+
+
+def switch_fpu_prepare(k, old_fpu, cpu):
+    """Save the outgoing task's live registers; the owner tag stays, so it can skip the restore if it comes back
+    to this CPU untouched. arch/x86/include/asm/fpu/sched.h (v6.5-rc7). Called from ``__switch_to`` only when
+    ``TIF_NEED_FPU_LOAD`` is clear."""
+    if not (k.current.flags & (PF_KTHREAD | PF_USER_WORKER)):
+        k.save_fpregs_to_fpstate(old_fpu)
+        # The save preserved the registers, so fpu_fpregs_owner_ctx is still old_fpu: record the CPU.
+        old_fpu.last_cpu = cpu
+
+
+def switch_fpu_finish(k):
+    """Defer the incoming task's restore to its return to user space. arch/x86/include/asm/fpu/sched.h
+    (v6.5-rc7): sets ``TIF_NEED_FPU_LOAD`` on the task being switched *in*, so a task switched out with live
+    registers keeps it clear while it sleeps."""
+    k.set_thread_flag(TIF_NEED_FPU_LOAD)
+
+
+# ---------------------------------------------------------------- arch/x86/kernel/process_64.c
+
+
+def __switch_to(k, prev_p, next_p):
+    """The FPU lines of the context switch, run with interrupts off. arch/x86/kernel/process_64.c (v6.5-rc7).
+    Simplification: segment, TLS and stack switching are left out; ``current_task`` is written here as the
+    kernel does, so ``switch_fpu_finish()`` acts on the incoming task."""
+    prev_fpu = prev_p.thread.fpu
+    cpu = k.smp_processor_id()
+
+    if not k.test_thread_flag(TIF_NEED_FPU_LOAD):
+        k.switch_fpu_prepare(prev_fpu, cpu)
+
+    k.this_cpu_write("current_task", next_p)
+
+    k.switch_fpu_finish()
+
+
+# ---------------------------------------------------------------- arch/x86/kernel/fpu/core.c
+
+
+def save_fpregs_to_fpstate(k, fpu):
+    """Save the registers into ``fpu``'s memory image; the registers keep their contents.
+    arch/x86/kernel/fpu/core.c (v6.5-rc7). Simplification: only the XSAVE path (``os_xsave``)."""
+    k.os_xsave(fpu.fpstate)
+
+
+def restore_fpregs_from_fpstate(k, fpstate, mask):
+    """Load the registers from a memory image; owner, ``last_cpu`` and TIF are the caller's business.
+    arch/x86/kernel/fpu/core.c (v6.5-rc7). Simplification: only the XSAVE path; XFD is not modeled."""
+    k.os_xrstor(fpstate, mask)
+
+
+def fpregs_mark_activate(k):
+    """Declare the current task's registers live on this CPU. arch/x86/kernel/fpu/core.c (v6.5-rc7)."""
+    fpu = k.current.thread.fpu
+
+    k.fpregs_activate(fpu)
+    fpu.last_cpu = k.smp_processor_id()
+    k.clear_thread_flag(TIF_NEED_FPU_LOAD)
+
+
+def switch_fpu_return(k):
+    """Load the current task's registers on the way to user space. arch/x86/kernel/fpu/core.c (v6.5-rc7)."""
+    k.fpregs_restore_userregs()
+
+
+def fpregs_assert_state_consistent(k):
+    """CONFIG_X86_DEBUG_FPU: a task with TIF clear must hold valid registers. arch/x86/kernel/fpu/core.c
+    (v6.5-rc7)."""
+    fpu = k.current.thread.fpu
+
+    if k.test_thread_flag(TIF_NEED_FPU_LOAD):
+        return
+
+    k.WARN_ON_FPU(not k.fpregs_state_valid(fpu, k.smp_processor_id()))
+
+
+def irq_fpu_usable(k):
+    """May kernel code use the FPU in the current context? arch/x86/kernel/fpu/core.c (v6.5-rc7)."""
+    if k.WARN_ON_ONCE(k.in_nmi()):
+        return False
+
+    # In kernel FPU usage already active?
+    if k.this_cpu_read(in_kernel_fpu):
+        return False
+
+    # Task context outside fpregs_lock() sections, and softirq processing (which cannot run inside one).
+    if not k.in_hardirq():
+        return True
+
+    # A hard interrupt is safe when it did not hit a fpregs_lock()'ed (bottom-half disabled) region.
+    return not k.softirq_count()
+
+
+def kernel_fpu_begin_mask(k, kfpu_mask):
+    """Take the FPU for kernel use: save the interrupted or current user task's registers, invalidate this CPU.
+    arch/x86/kernel/fpu/core.c (v6.5-rc7): preemption off, not fpregs_lock(); from softirq or hardirq context
+    ``current`` is whatever task was interrupted."""
+    k.preempt_disable()
+
+    k.WARN_ON_FPU(not k.irq_fpu_usable())
+    k.WARN_ON_FPU(k.this_cpu_read(in_kernel_fpu))
+
+    k.this_cpu_write(in_kernel_fpu, True)
+
+    if not (k.current.flags & (PF_KTHREAD | PF_USER_WORKER)) and not k.test_thread_flag(TIF_NEED_FPU_LOAD):
+        k.set_thread_flag(TIF_NEED_FPU_LOAD)
+        k.save_fpregs_to_fpstate(k.current.thread.fpu)
+    k.__cpu_invalidate_fpregs_state()
+
+    # Put sane initial values into the control registers.
+    if kfpu_mask & KFPU_MXCSR:
+        k.ldmxcsr()
+    if kfpu_mask & KFPU_387:
+        k.fninit()
+
+
+def kernel_fpu_begin(k):
+    """arch/x86/include/asm/fpu/api.h (v6.5-rc7)."""
+    k.kernel_fpu_begin_mask(KFPU_DEFAULT)
+
+
+def kernel_fpu_end(k):
+    """Give the FPU back; the user registers are restored lazily on the way to user space.
+    arch/x86/kernel/fpu/core.c (v6.5-rc7)."""
+    k.WARN_ON_FPU(not k.this_cpu_read(in_kernel_fpu))
+
+    k.this_cpu_write(in_kernel_fpu, False)
+    k.preempt_enable()
+
+
+def fpu__drop(k, fpu):
+    """Drop ``fpu``'s register ownership on *this* CPU only; ``last_cpu`` and TIF are left alone.
+    arch/x86/kernel/fpu/core.c (v6.5-rc7). Simplification: the ``fwait`` that swallows pending x87 exceptions
+    has no modeled effect."""
+    k.preempt_disable()
+
+    if fpu == k.current.thread.fpu:
+        k.fpregs_deactivate(fpu)
+
+    k.preempt_enable()
+
+
+def fpu_reset_fpregs(k):
+    """Reset the current task's FPU to init state for exec: memory image only, loaded on return to user.
+    arch/x86/kernel/fpu/core.c (v6.5-rc7, before 1f69383b203e): invalidates with ``fpu__drop()``."""
+    fpu = k.current.thread.fpu
+
+    k.fpregs_lock()
+    k.fpu__drop(fpu)
+    # This does not change the actual hardware registers. It just resets the memory image and sets
+    # TIF_NEED_FPU_LOAD so a subsequent return to usermode will reload the registers from the memory image.
+    fpu.fpstate.regs = k.init_fpstate.regs
+    k.set_thread_flag(TIF_NEED_FPU_LOAD)
+    k.fpregs_unlock()
+
+
+def fpstate_reset(k, fpu):
+    """Point ``fpu->fpstate`` back at the task's own buffer and reset permissions. arch/x86/kernel/fpu/core.c
+    (v6.5-rc7). Simplification: the model has one buffer per fpu and no permissions, so this touches nothing
+    the model tracks."""
+
+
+def fpu_flush_thread(k):
+    """exec()'s FPU reset. arch/x86/kernel/fpu/core.c (v6.5-rc7)."""
+    k.fpstate_reset(k.current.thread.fpu)
+    k.fpu_reset_fpregs()
+
+
+# ---------------------------------------------------------------- arch/x86/include/asm/fpu/api.h
+
+
+def fpregs_lock(k):
+    """Keep softirqs (and with them kernel-FPU users) and preemption off this CPU; hard interrupts stay on.
+    arch/x86/include/asm/fpu/api.h (v6.5-rc7): ``local_bh_disable()``, or ``preempt_disable()`` on PREEMPT_RT."""
+    if k.config.preempt_rt:
+        k.preempt_disable()
+    else:
+        k.local_bh_disable()
+
+
+def fpregs_unlock(k):
+    """arch/x86/include/asm/fpu/api.h (v6.5-rc7)."""
+    if k.config.preempt_rt:
+        k.preempt_enable()
+    else:
+        k.local_bh_enable()

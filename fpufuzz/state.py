@@ -1,0 +1,116 @@
+"""The machine state: plain, immutable, hashable data.
+
+Everything the kernel's FPU code reads or writes lives in a ``World``: per CPU the current task, the
+``fpu_fpregs_owner_ctx`` tag, the registers, ``in_kernel_fpu`` and the execution context; per task its mode,
+CPU, ``TIF_NEED_FPU_LOAD`` and where it is paused in the kernel; per ``struct fpu`` its ``last_cpu`` and
+in-memory image. The oracle's ghost state (what each program must observe) sits beside it, never read by
+kernel code. Being tuples of tuples, a ``World`` is a dictionary key for the explorer and costs nothing to copy.
+
+Register contents are abstract ``Value`` pairs: a user part (x87/SSE/AVX, what a program computes with) and a
+supervisor part (the CET shadow-stack state, through which the seed's bug surfaced). ``INIT`` is
+``init_fpstate``; ``KERNEL`` is whatever kernel-mode FPU use or boot left in the registers; every user write
+draws a fresh number. Simplification: real registers have many components and XSAVE masks; the model keeps the
+two parts the invariants need.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# Value parts: 0 is the init state, -1 is kernel-owned contents, positive numbers are fresh user values.
+INIT_PART = 0
+KERNEL_PART = -1
+
+
+class Value(NamedTuple):
+    """An abstract register image: (user part, supervisor part)."""
+
+    user: int
+    sup: int
+
+    def __str__(self) -> str:
+        if self == INIT:
+            return "INIT"
+        if self == KERNEL:
+            return "K"
+        return f"{_part(self.user, 'v')}/{_part(self.sup, 's')}"
+
+
+def _part(part: int, prefix: str) -> str:
+    if part == INIT_PART:
+        return "init"
+    if part == KERNEL_PART:
+        return "K"
+    return f"{prefix}{part}"
+
+
+INIT = Value(INIT_PART, INIT_PART)
+KERNEL = Value(KERNEL_PART, KERNEL_PART)
+
+# Task kinds. Kernel threads and idle tasks have PF_KTHREAD.
+USER, KTHREAD, IDLE = "user", "kthread", "idle"
+# Task modes.
+USER_MODE, KERNEL_MODE = "user", "kernel"
+
+
+class Cont(NamedTuple):
+    """Where a task is paused inside a kernel path: the path, its arguments, and the results of every event the
+    path has executed so far. Resuming re-runs the path from its start, answering each recorded event from
+    ``log`` without touching the state again, and goes on live from the first unrecorded event (see
+    docs/model.md, "Paused kernel paths"). ``label`` is where it is paused, for people and for ``run until=``."""
+
+    path: str
+    args: tuple
+    log: tuple
+    label: str
+
+
+class Ctx(NamedTuple):
+    """A CPU's execution context, as ``preempt_count()`` and the irq flag describe it."""
+
+    preempt: int = 0  # preempt_disable() depth
+    softirq: int = 0  # local_bh_disable() depth (softirq_count() != 0)
+    hardirq: int = 0  # hard interrupt nesting (in_hardirq())
+    irqs_off: bool = False
+
+
+class Cpu(NamedTuple):
+    current: int  # index of the task running on this CPU (its idle task when nothing else runs)
+    owner: int | None  # fpu_fpregs_owner_ctx: the fpu id whose state the registers hold, or NULL
+    regs: Value
+    in_kernel_fpu: bool
+    ctx: Ctx
+
+
+class Task(NamedTuple):
+    name: str
+    kind: str  # USER, KTHREAD or IDLE
+    mode: str  # USER_MODE or KERNEL_MODE
+    cpu: int  # the CPU it runs on, or last ran on (task_cpu())
+    tif: bool  # TIF_NEED_FPU_LOAD
+    fpu: int  # identity of its struct fpu (an address in the kernel; may be reused)
+    cont: Cont | None  # where it is paused in the kernel; None in user mode or at rest
+
+
+class Fpu(NamedTuple):
+    last_cpu: int  # -1 is "invalid"
+    fpstate: Value  # fpu->fpstate->regs, the in-memory image
+
+
+class World(NamedTuple):
+    cpus: tuple[Cpu, ...]
+    tasks: tuple[Task, ...]
+    fpus: tuple[Fpu, ...]
+    expect: tuple[Value | None, ...]  # oracle ghost: what each user task's program must observe (None: kthread)
+    fresh: int  # the last fresh value number handed out
+
+    def task_index(self, name: str) -> int:
+        for i, task in enumerate(self.tasks):
+            if task.name == name:
+                return i
+        raise KeyError(name)
+
+    def running_on(self, task: int) -> int | None:
+        """The CPU ``task`` is current on, or None."""
+        cpu = self.tasks[task].cpu
+        return cpu if self.cpus[cpu].current == task else None

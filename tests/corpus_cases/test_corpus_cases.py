@@ -1,0 +1,37 @@
+"""Every corpus case on every variant, against the case's own expectations (litmus style: the expected verdict
+is data in the case, the harness only compares)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fpufuzz import corpus, variant
+from fpufuzz.replay import expected_outcome, replay
+
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+CASES = corpus.discover(CORPUS)
+PAIRS = [(path, name) for path in CASES for name in variant.names()]
+
+
+def test_the_corpus_is_not_empty():
+    assert len(CASES) >= 1
+
+
+@pytest.mark.parametrize("path, name", PAIRS, ids=[f"{p.stem}-{n}" for p, n in PAIRS])
+def test_case_verdict(path, name):
+    case = corpus.load(path)
+    v = variant.load(name)
+    expected = expected_outcome(case, v)
+    if expected is None:
+        pytest.skip(f"{case.name} does not judge {name} (expected buggy, not listed)")
+    assert replay(case, v).outcome == expected
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_case_is_in_canonical_form(path):
+    """Cases are written by ``corpus.render``; a hand edit that drifts from it is caught here."""
+    case = corpus.load(path)
+    assert corpus.render(case) == path.read_text(encoding="utf-8")
+    assert case.model and case.provenance, "every shipped case records its model version and provenance"

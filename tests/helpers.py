@@ -1,0 +1,27 @@
+"""Helpers shared by the tests: build models and drive them with steps in corpus spelling."""
+
+from __future__ import annotations
+
+from fpufuzz import Config, Model, variant
+from fpufuzz.corpus import parse_step
+
+
+def steps(*texts):
+    return [parse_step(t) for t in texts]
+
+
+def run(model: Model, *texts, world=None):
+    """Apply steps given in corpus spelling; return (world, findings of all steps)."""
+    world = model.initial() if world is None else world
+    findings = []
+    for step in steps(*texts):
+        result = model.apply(world, step)
+        world = result.world
+        findings.extend(result.findings)
+    return world, findings
+
+
+def model_of(name: str = "original", **config) -> Model:
+    return Model(variant.load(name), Config(**config))
+
+

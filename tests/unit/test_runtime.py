@@ -1,0 +1,124 @@
+"""The runtime's pause/resume design: events, interleaving points from the context, replay of paused paths."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+from helpers import model_of, run
+
+from fpufuzz import Config, IllegalStep, Model
+from fpufuzz.variant import baseline_functions, kernel_class
+
+
+def model_with(**functions) -> Model:
+    fake = types.SimpleNamespace(kernel_class=kernel_class("test", {**baseline_functions(), **functions}))
+    return Model(fake, Config())
+
+
+def test_a_path_pauses_only_where_the_context_allows(baseline):
+    world, _ = run(baseline, "schedule cpu=0 next=u0", "run task=u0 until=done", "syscall task=u0 call=execve")
+    labels = []
+    u0 = world.task_index("u0")
+    while world.tasks[u0].cont is not None:
+        world, _ = run(baseline, "run task=u0", world=world)
+        labels.append(world.tasks[u0].cont.label if world.tasks[u0].cont else "user")
+    assert labels[0] == "fpregs_deactivate: write fpu_fpregs_owner_ctx"  # inside fpregs_lock: irqs only
+    assert "setup_new_exec: cond_resched" in labels and labels[-1] == "user"
+    # no point inside the irqs-off exit work
+    assert not any(label.startswith(("arch_exit", "fpregs_restore_userregs", "switch_fpu_return")) for label in labels)
+
+
+def test_no_preemption_inside_fpregs_lock(baseline):
+    world, _ = run(baseline, "schedule cpu=0 next=u0", "run task=u0 until=done", "syscall task=u0 call=execve",
+                   'run task=u0 until="fpregs_deactivate: write fpu_fpregs_owner_ctx"')
+    assert world.cpus[0].ctx.softirq == 1
+    with pytest.raises(IllegalStep, match="preemption is off"):
+        run(baseline, "schedule cpu=0 next=k0", world=world)
+    world, _ = run(baseline, "irq cpu=0 work=simd", world=world)  # a hard interrupt may arrive
+    assert world.cpus[0].ctx.softirq == 1
+
+
+def test_resume_does_not_reapply_recorded_events(baseline):
+    world, _ = run(baseline, "schedule cpu=0 next=u0", "run task=u0 until=done", "syscall task=u0 call=execve",
+                   'run task=u0 until="fpu_reset_fpregs: write fpstate->regs"')
+    ctx = world.cpus[0].ctx
+    assert (ctx.softirq, ctx.preempt) == (1, 0)  # fpu__drop's preempt_disable/enable balanced, the bh count once
+    world, _ = run(baseline, "run task=u0 until=done", world=world)
+    assert world.cpus[0].ctx == ctx._replace(softirq=0)
+
+
+def _stale_cpu_exec(k):
+    """A deliberately wrong exec: reads the CPU number, sleeps, and uses the number afterwards."""
+    cpu = k.smp_processor_id()
+    k.cond_resched()
+    k.current.thread.fpu.last_cpu = cpu
+
+
+def test_locals_read_before_a_pause_keep_their_value_after_migration():
+    model = model_with(sys_execve=_stale_cpu_exec)
+    world, _ = run(model, "schedule cpu=0 next=u0", "run task=u0 until=done", "syscall task=u0 call=execve",
+                   'run task=u0 until="_stale_cpu_exec: cond_resched"', "schedule cpu=0 next=k0",
+                   "schedule cpu=1 next=u0", 'run task=u0 until="exit_to_user_mode_loop: cond_resched"')
+    u0 = world.tasks[world.task_index("u0")]
+    assert u0.cpu == 1 and world.fpus[u0.fpu].last_cpu == 0  # the value read on CPU0, as in the kernel
+
+
+def test_paused_states_are_plain_hashable_data(baseline):
+    texts = ["schedule cpu=0 next=u0", "run task=u0 until=done", "syscall task=u0 call=execve", "run task=u0"]
+    a, _ = run(baseline, *texts)
+    b, _ = run(baseline, *texts)
+    assert a == b and hash(a) == hash(b) and a.tasks[2].cont.log
+
+
+def test_double_underscore_names_survive_in_module_functions():
+    def fpu_reset_fpregs(k):
+        k.__fpu_invalidate_fpregs_state(k.current.thread.fpu)
+
+    model = model_with(fpu_reset_fpregs=fpu_reset_fpregs)
+    world, _ = run(model, "schedule cpu=0 next=u0", "run task=u0 until=done", "syscall task=u0 call=execve",
+                   'run task=u0 until="setup_new_exec: cond_resched"')
+    assert world.fpus[world.tasks[2].fpu].last_cpu == -1
+
+
+def test_a_path_that_skips_the_exit_code_cannot_reach_user_mode():
+    from fpufuzz.errors import ModelError
+
+    model = model_with(syscall_exit_to_user_mode=lambda k: None)
+    with pytest.raises(ModelError, match="without returning to user mode"):
+        run(model, "schedule cpu=0 next=u0", "run task=u0 until=done")
+
+
+def test_until_a_label_the_path_lacks_is_not_applicable(baseline):
+    from fpufuzz.ops import LabelNotReached
+
+    with pytest.raises(LabelNotReached):
+        run(baseline, "schedule cpu=0 next=u0", 'run task=u0 until="nowhere: cond_resched"')
+
+
+def test_kernel_fpu_from_a_hard_interrupt_in_user_mode_goes_through_the_exit_path(baseline, u0_in_user):
+    world, findings = run(baseline, "irq cpu=0 work=simd", world=u0_in_user)
+    u0 = world.tasks[2]
+    assert u0.mode == "kernel" and u0.tif and world.cpus[0].owner is None
+    world, findings = run(baseline, "run task=u0 until=done", world=world)
+    assert not findings and world.cpus[0].regs == u0_in_user.cpus[0].regs
+
+
+def test_schedule_legality(baseline):
+    with pytest.raises(IllegalStep, match="idle task"):
+        run(baseline, "schedule cpu=1 next=u0", "schedule cpu=0 next=idle1")
+    with pytest.raises(IllegalStep, match="already running"):
+        run(baseline, "schedule cpu=0 next=u0", "schedule cpu=1 next=u0")
+    with pytest.raises(IllegalStep, match="no CPU"):
+        run(baseline, "schedule cpu=5 next=u0")
+
+
+def test_enabled_steps_are_all_legal():
+    model = model_of("original")
+    world = model.initial()
+    for _ in range(30):
+        options = model.enabled(world)
+        assert options
+        for step in options:
+            model.apply(world, step)  # must not raise
+        world = model.apply(world, options[len(options) // 2]).world
