@@ -6,7 +6,8 @@ A variant module (docs/variants.md is the contract third-party variants rely on)
 * has a docstring whose first line is the patch subject, followed by ``Author:``, ``Date:`` and ``Link:`` or
   ``Commit:`` lines;
 * may set ``BASE`` (the variant it applies on top of; default: the v6.5-rc7 baseline), ``EXPECT`` (``"clean"``
-  or ``"violates <invariant>"``) and ``FIXED_BY`` (the variant that fixes it);
+  or ``"violates <invariant>"``), ``FIXED_BY`` (the variant that fixes it) and ``UNREACHABLE`` (reachability
+  properties it cannot reach, with the reason);
 * defines kernel functions under their kernel names. Each must replace a known function with the same
   parameters, or be marked ``@new`` (a function the patch adds). Anything else is refused at load time.
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 from fpufuzz import entry, kernel
 from fpufuzz.errors import InvalidVariant, UnknownVariant
 from fpufuzz.oracle import VIOLATIONS
+from fpufuzz.reach import SOMETIMES
 from fpufuzz.runtime import Kernel
 
 ENTRY_POINT_GROUP = "fpufuzz.variants"
@@ -70,6 +72,7 @@ class Variant:
     fixed_by: str | None
     overrides: dict[str, types.FunctionType]
     added: dict[str, types.FunctionType]
+    unreachable: dict[str, str]
     functions: dict[str, types.FunctionType] = field(repr=False)
     kernel_class: type = field(repr=False)
 
@@ -167,8 +170,9 @@ def check_module(name: str, module: types.ModuleType) -> Variant:
     overrides, added = _functions(name, where, module, inherited)
     functions = {**inherited, **added, **overrides}
     expect, fixed_by = _expectation(where, module)
-    return Variant(name, module, subject, headers, base, expect, fixed_by, overrides, added, functions,
-                   kernel_class(name, functions))
+    unreachable = _unreachable(where, module)
+    return Variant(name, module, subject, headers, base, expect, fixed_by, overrides, added, unreachable,
+                   functions, kernel_class(name, functions))
 
 
 def _metadata(name: str, where: str, module) -> tuple[str, dict[str, str]]:
@@ -218,6 +222,17 @@ def _expectation(where, module) -> tuple[str, str | None]:
         return expect, fixed_by
     raise InvalidVariant(f"{where}: EXPECT = {expect!r}: write 'clean' or 'violates <invariant>' with one of "
                          f"{', '.join(sorted(VIOLATIONS))}")
+
+
+def _unreachable(where, module) -> dict[str, str]:
+    declared = getattr(module, "UNREACHABLE", {})
+    if not isinstance(declared, dict) or not all(isinstance(r, str) for r in declared.values()):
+        raise InvalidVariant(f"{where}: UNREACHABLE must map reachability properties to reasons (strings)")
+    unknown = sorted(set(declared) - set(SOMETIMES))
+    if unknown:
+        raise InvalidVariant(f"{where}: UNREACHABLE names unknown properties {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted(SOMETIMES))}")
+    return dict(declared)
 
 
 def kernel_class(name: str, functions: dict[str, types.FunctionType]) -> type:

@@ -1,0 +1,90 @@
+"""Turn a failing step list into a corpus case: canonical names, the smallest machine, a litmus-style name, and
+the outcome on every variant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fpufuzz import MODEL_VERSION, __version__, corpus, variant
+from fpufuzz.config import Config
+from fpufuzz.corpus import Case
+from fpufuzz.ops import Step
+from fpufuzz.replay import replay
+
+
+def canonical(steps: list[Step]) -> tuple[list[Step], Config]:
+    """Rename CPUs and tasks by first appearance (u0, u1, ... k0, ...; idleN follows its CPU) and size the machine
+    to what the steps use. Interchangeable CPUs and tasks start alike, so outcomes do not change."""
+    cpus: dict[int, int] = {}
+    tasks: dict[str, str] = {}
+    counts = {"u": 0, "k": 0}
+
+    def cpu(n: int) -> int:
+        return cpus.setdefault(n, len(cpus))
+
+    def task(name: str) -> str:
+        if name.startswith("idle"):
+            return f"idle{cpu(int(name[4:]))}"
+        if name not in tasks:
+            kind = name[0]
+            tasks[name] = f"{kind}{counts[kind]}"
+            counts[kind] += 1
+        return tasks[name]
+
+    renamed = []
+    for step in steps:
+        args = []
+        for key, value in step.args:
+            if key == "cpu":
+                value = cpu(value)
+            elif key in ("task", "next"):
+                value = task(value)
+            args.append((key, value))
+        renamed.append(Step(step.op, tuple(args)))
+    config = Config(cpus=max(len(cpus), 1), users=max(counts["u"], 1), kthreads=counts["k"])
+    return renamed, config
+
+
+def case_name(steps: list[Step], invariant: str) -> str:
+    """``<invariant>+<ingredients>``: the syscalls made, interrupts, kernel threads, migration."""
+    ingredients = []
+    for call in ("execve", "simd"):
+        if any(s.op == "syscall" and s.get("call") == call for s in steps):
+            ingredients.append(call)
+    if any(s.op == "irq" for s in steps):
+        ingredients.append("irq")
+    if any(s.op == "kwork" or str(s.get("next", "")).startswith("k") for s in steps):
+        ingredients.append("kthread")
+    placed: dict[str, set[int]] = {}
+    for s in steps:
+        if s.op == "schedule":
+            placed.setdefault(s.get("next"), set()).add(s.get("cpu"))
+    if any(len(c) > 1 for t, c in placed.items() if not t.startswith("idle")):
+        ingredients.append("migrate")
+    return "+".join([invariant] + ingredients)
+
+
+def build(steps: list[Step], invariant: str, found_on, provenance: str) -> Case:
+    """A case for ``steps``, with its outcome on ``found_on`` and every discovered variant as its expectations."""
+    steps, config = canonical(steps)
+    case = Case(name=case_name(steps, invariant), summary="", config=config, steps=steps,
+                model=f"{MODEL_VERSION} fpufuzz-{__version__}", provenance=provenance, comments=[""] * len(steps))
+    failing = replay(case, found_on).failing
+    if failing is None:
+        raise ValueError(f"the renamed steps no longer violate {invariant} on {found_on.name}")
+    case.summary = f"Found by fpufuzz on {found_on.name}: {failing.violations[0].message}"
+    variants = {v.name: v for v in [found_on] + [variant.load(name) for name in variant.names()]}
+    case.expect = {name: replay(case, v).outcome for name, v in sorted(variants.items())}
+    return case
+
+
+def existing_equivalent(case: Case, directory: Path) -> Path | None:
+    """A case in ``directory`` identical to ``case`` up to renaming of tasks and CPUs (values are never written
+    in steps), or None."""
+    key = (case.config, canonical(case.steps)[0])
+    for path in corpus.discover(directory):
+        other = corpus.load(path)
+        steps, config = canonical(other.steps)
+        if (config, steps) == key or (other.config, steps) == key:
+            return path
+    return None

@@ -1,0 +1,103 @@
+"""A fuzzing campaign on one variant: run the machine under a profile, and judge the result."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from hypothesis import settings as Settings
+from hypothesis.database import ExampleDatabase
+from hypothesis.stateful import run_state_machine_as_test
+
+from fpufuzz import __version__, casegen, profiles
+from fpufuzz.config import Config
+from fpufuzz.corpus import Case
+from fpufuzz.machine import Campaign, Violation, machine_for
+from fpufuzz.ops import Model, Step
+from fpufuzz.reach import SOMETIMES
+from fpufuzz.shrink import minimize
+from fpufuzz.variant import Variant
+
+
+@dataclass
+class FuzzResult:
+    variant: Variant
+    config: Config
+    profile: str
+    outcome: str  # "clean" or "violates <invariant>"
+    campaign: Campaign
+    elapsed: float
+    steps: list[Step] | None = None  # the minimized failing step list
+    found_steps: int = 0  # how many steps the failing example had before minimizing
+    case: Case | None = None  # the minimized failing case, with its outcome on every variant
+    message: str = ""
+    missing: set[str] = field(default_factory=set)  # reachability a clean verdict needed and did not get
+
+    @property
+    def as_expected(self) -> bool:
+        """The variant's EXPECT holds: its violation was found, or it is clean and reached what it can reach."""
+        if self.variant.expect == "clean":
+            return self.outcome == "clean" and not self.missing
+        return self.outcome == self.variant.expect
+
+
+def required_reachability(variant: Variant) -> set[str]:
+    """The properties a clean verdict must have reached: all, less those the variant declares UNREACHABLE."""
+    return set(SOMETIMES) - set(variant.unreachable)
+
+
+def fuzz(variant: Variant, config: Config | None = None, profile: str = "ci", seed: int | None = None,
+         examples: int | None = None, steps: int | None = None, database: ExampleDatabase | None = None,
+         naive: bool = False, campaign: Campaign | None = None) -> FuzzResult:
+    config = config or Config()
+    model = Model(variant, config)
+    campaign = campaign or Campaign()
+    factory = _factory(machine_for(model, campaign, naive), variant, config, naive, seed)
+    settings = _settings(profile, examples, steps, database)
+    start = time.perf_counter()
+    campaign.started = start
+    result = FuzzResult(variant, config, profile, "clean", campaign, 0.0)
+    try:
+        run_state_machine_as_test(factory, settings=settings)
+    except Violation as violation:
+        _record(result, model, violation, seed)
+    result.elapsed = time.perf_counter() - start
+    if result.outcome == "clean":
+        result.missing = required_reachability(variant) - campaign.reached
+    return result
+
+
+def _record(result: FuzzResult, model: Model, violation: Violation, seed: int | None) -> None:
+    invariant = violation.finding.name
+    result.outcome, result.message = f"violates {invariant}", violation.finding.message
+    result.found_steps = len(violation.steps)
+    result.steps = minimize(model, violation.steps, invariant)
+    how = f"fpufuzz fuzz --variant {result.variant.name} --profile {result.profile}" + (
+        f" --seed {seed}" if seed is not None else "")
+    provenance = (f"{how} (fpufuzz {__version__}, {result.config.header()}): {result.found_steps} steps found, "
+                  f"{len(result.steps)} after minimizing")
+    result.case = casegen.build(result.steps, invariant, result.variant, provenance)
+
+
+def _factory(machine, variant: Variant, config: Config, naive: bool, seed: int | None):
+    def factory():
+        return machine()
+
+    # Hypothesis keys its example database on the factory's digest; the source is shared by every variant, so
+    # add what makes this campaign different.
+    factory._hypothesis_internal_add_digest = f"fpufuzz:{variant.name}:{config}:{naive}".encode()
+    if seed is not None:
+        factory._hypothesis_internal_use_seed = seed
+    return factory
+
+
+def _settings(profile: str, examples: int | None, steps: int | None, database) -> Settings:
+    base = profiles.get(profile)
+    changes = {}
+    if examples is not None:
+        changes["max_examples"] = examples
+    if steps is not None:
+        changes["stateful_step_count"] = steps
+    if database is not None:
+        changes["database"] = database
+    return Settings(base, **changes)

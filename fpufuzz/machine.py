@@ -1,0 +1,274 @@
+"""The Hypothesis stateful machine that fuzzes a variant against the oracle.
+
+One rule per operation of the model (fpufuzz/ops.py), each enabled only when the kernel could take it, drawing
+its arguments from the steps that are legal right now; the oracle's violations fail the run; reachability
+properties (fpufuzz/reach.py) are collected for the verdict. Hypothesis shrinks a failure to a minimal step list,
+which ``fpufuzz.casegen`` turns into a corpus case.
+
+``NaiveMachine`` is the benchmark's baseline: one rule that draws any legal step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
+
+from fpufuzz import reach
+from fpufuzz.ops import DONE, Model, Step
+from fpufuzz.oracle import Finding
+
+# What the world does at a kernel path's interleaving points while a rule runs it: nothing, stop there (the
+# task stays paused on its CPU and other rules may act), switch the task out, move it to another CPU, or deliver
+# a hard interrupt that uses kernel FPU. Scheduling decisions wait for a point where the task is preemptible.
+ACTIONS = ("continue", "stop", "switch_out", "migrate", "irq")
+# A plan is a short list of (action, pick) decisions, consumed in order at the path's interleaving points. Lists
+# shrink towards empty (run straight to the end), actions towards "continue".
+PLAN_LENGTH = 6
+
+
+def decode_plan(plan, pick: int) -> list[tuple[str, int]]:
+    return list(plan)
+
+
+class Violation(AssertionError):
+    """The oracle saw a user-observable violation; carries the step list that led to it."""
+
+    def __init__(self, finding: Finding, steps: list[Step]):
+        super().__init__(f"{finding}\nafter {len(steps)} steps")
+        self.finding = finding
+        self.steps = steps
+
+
+@dataclass
+class Campaign:
+    """What a fuzzing run learned, shared by every machine instance of one run."""
+
+    examples: int = 0
+    steps: int = 0
+    reached: set[str] = field(default_factory=set)
+    diagnostics: dict[str, int] = field(default_factory=dict)
+    first_violation: float | None = None  # seconds from start to the first violation
+    examples_to_violation: int | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+
+class _Base(RuleBasedStateMachine):
+    model: Model
+    campaign: Campaign
+
+    def __init__(self):
+        super().__init__()
+        self.world = self.model.initial()
+        self.steps: list[Step] = []
+        self.campaign.examples += 1
+        self._legal = None
+        self.recent: list[str] = []  # task names, most recently stepped first
+
+    @property
+    def legal(self) -> dict[str, list[Step]]:
+        """Legal steps by operation, those of the most recently active tasks first: picks lean towards index 0,
+        so a run tends to follow one task's story through the kernel rather than hop between tasks."""
+        if self._legal is None:
+            grouped: dict[str, list[Step]] = {}
+            for step in sorted(self.model.enabled(self.world), key=self._rank):
+                grouped.setdefault(step.op, []).append(step)
+            self._legal = grouped
+        return self._legal
+
+    def _rank_task(self, task: str) -> int:
+        return self.recent.index(task) if task in self.recent else len(self.recent)
+
+    def _rank(self, step: Step) -> int:
+        task = step.get("next") or step.get("task")
+        if task is None:  # an interrupt: ranked by the task it interrupts
+            task = self.world.tasks[self.world.cpus[step.get("cpu")].current].name
+        return self.recent.index(task) if task in self.recent else len(self.recent)
+
+    def apply(self, step: Step) -> None:
+        trace: list = []
+        before = self.world
+        result = self.model.apply(before, step, trace)
+        self.world, self._legal = result.world, None
+        self.steps.append(_concrete(step, before, result.world))
+        task = step.get("next") or step.get("task")
+        if task is not None:
+            self.recent = [task] + [t for t in self.recent if t != task]
+        campaign = self.campaign
+        campaign.steps += 1
+        campaign.reached |= reach.reached(before, step, result.world, trace)
+        for finding in result.findings:
+            if finding.kind == "violation":
+                if campaign.first_violation is None:
+                    campaign.first_violation = time.perf_counter() - campaign.started
+                    campaign.examples_to_violation = campaign.examples
+                raise Violation(finding, list(self.steps))
+            campaign.diagnostics[finding.name] = campaign.diagnostics.get(finding.name, 0) + 1
+
+    def follow_plan(self, task: str, plan, pick: int) -> None:
+        self.follow(task, decode_plan(plan, pick))
+
+    def follow(self, task: str, plan) -> None:
+        """Run ``task``'s kernel path to its end, applying ``plan`` -- a queue of (action, pick) decisions -- at its
+        interleaving points. This is how a rule explores where in a path preemption, migration and interrupts
+        happen, in one Hypothesis step: the kernel's scheduling points, not the rule sequence, set the pace."""
+        queue = list(plan)
+        index = self.world.task_index(task)
+        while self.world.tasks[index].cont is not None and self.world.running_on(index) is not None:
+            if not queue:
+                self.apply(Step.make("run", task=task, until=DONE))
+                return
+            action, pick = queue[0]
+            if action == "stop":
+                return
+            if action in ("switch_out", "migrate") and not self._preemptible(index):
+                self.apply(Step.make("run", task=task))  # the decision waits for a scheduling point
+                continue
+            queue.pop(0)
+            if action == "switch_out":
+                self._switch_out(index, pick)
+                return
+            if action == "migrate":
+                self._migrate(index, pick)
+            if action == "irq":
+                self.apply(Step.make("irq", cpu=self.world.tasks[index].cpu, work="simd"))
+            self.apply(Step.make("run", task=task))
+
+    def _preemptible(self, index: int) -> bool:
+        ctx = self.world.cpus[self.world.tasks[index].cpu].ctx
+        return not (ctx.preempt or ctx.softirq)
+
+    def _switch_out(self, index: int, pick: int) -> None:
+        cpu = self.world.tasks[index].cpu
+        self.apply(_pick([s for s in self.legal["schedule"] if s.get("cpu") == cpu], pick))
+
+    def _migrate(self, index: int, pick: int) -> None:
+        task = self.world.tasks[index]
+        targets = sorted({s.get("cpu") for s in self.legal.get("schedule", ())} - {task.cpu})
+        if targets:
+            self._move(task.name, _pick(targets, pick), pick // len(targets))
+
+
+def _concrete(step: Step, before, after) -> Step:
+    """The step as a corpus line: a ``run`` records where it stopped, so the case replays on other variants."""
+    if step.op != "run":
+        return step
+    task = after.tasks[after.task_index(step.get("task"))]
+    return Step.make("run", task=step.get("task"), until=DONE if task.cont is None else task.cont.label)
+
+
+# Rule arguments are plain integers that pick among the steps legal right now: a fixed strategy Hypothesis can
+# cache and shrink (towards the first legal step), where drawing from a fresh list every step costs a new strategy.
+PICK = st.integers(min_value=0, max_value=255)
+PLAN = st.lists(st.tuples(st.sampled_from(ACTIONS), PICK), max_size=PLAN_LENGTH)
+
+
+def _pick(options: list, index: int):
+    return options[index % len(options)]
+
+
+class FpuMachine(_Base):
+    """A rule per kind of event, each enabled only when a step of its kind is legal: a user task writes its
+    registers; a user task makes a system call, or a task in the kernel runs on, following a plan of what happens
+    at the path's interleaving points; a context switch; kernel FPU use by an interrupt or a kernel thread; and
+    the two compound moves of the scheduler that matter to the lazy restore, ``migrate`` and
+    ``switch_in_on_owner_cpu``."""
+
+    @precondition(lambda self: "user_write" in self.legal)
+    @rule(pick=PICK)
+    def user_write(self, pick):
+        self.apply(_pick(self.legal["user_write"], pick))
+
+    @precondition(lambda self: "syscall" in self.legal)
+    @rule(pick=PICK, plan=PLAN)
+    def syscall(self, pick, plan):
+        step = _pick(self.legal["syscall"], pick)
+        self.apply(step)
+        self.follow_plan(step.get("task"), plan, pick)
+
+    @precondition(lambda self: "run" in self.legal)
+    @rule(pick=PICK, plan=PLAN)
+    def run(self, pick, plan):
+        self.follow_plan(_pick(self.legal["run"], pick).get("task"), plan, pick)
+
+    @precondition(lambda self: "schedule" in self.legal)
+    @rule(pick=PICK)
+    def schedule(self, pick):
+        self.apply(_pick(self.legal["schedule"], pick))
+
+    @precondition(lambda self: "irq" in self.legal or "kwork" in self.legal)
+    @rule(pick=PICK, plan=PLAN)
+    def kernel_fpu(self, pick, plan):
+        step = _pick(self.legal.get("kwork", []) + self.legal.get("irq", []), pick)
+        self.apply(step)
+        if step.op == "kwork":
+            self.follow_plan(step.get("task"), plan, pick)
+
+    @precondition(lambda self: bool(self.migrations))
+    @rule(pick=PICK, replacement=PICK)
+    def migrate(self, pick, replacement):
+        """Switch a task out on its CPU and in on another: the two context switches that move it."""
+        task, to = _pick(self.migrations, pick)
+        self._move(task, to, replacement)
+
+    @precondition(lambda self: bool(self.cache_hits))
+    @rule(pick=PICK, replacement=PICK)
+    def switch_in_on_owner_cpu(self, pick, replacement):
+        """Bring a task back to a CPU whose owner tag still names its fpu, and let it return to user mode: the
+        lazy-restore fast path, where every stale-register bug must show (a skip needs a cache hit)."""
+        task, to = _pick(self.cache_hits, pick)
+        self._move(task, to, replacement)
+        self.follow(task, ())
+
+    def _move(self, task: str, to: int, replacement: int) -> None:
+        index = self.world.task_index(task)
+        running = self.world.running_on(index)
+        if running is not None:
+            out = [s for s in self.legal["schedule"] if s.get("cpu") == running]
+            self.apply(_pick(out, replacement))
+        self.apply(Step.make("schedule", cpu=to, next=task))
+
+    @property
+    def migrations(self) -> list[tuple[str, int]]:
+        """(task, CPU) for every task running on a CPU where it may be switched out, and another CPU that may
+        switch to it."""
+        return [(self.world.tasks[i].name, to) for i, to in self._moves() if to != self.world.tasks[i].cpu
+                or self.world.running_on(i) is None]
+
+    @property
+    def cache_hits(self) -> list[tuple[str, int]]:
+        """(user task, CPU) where the CPU's owner tag is the task's fpu and the task is not running there."""
+        return [(self.world.tasks[i].name, to) for i, to in self._moves()
+                if self.world.cpus[to].owner == self.world.tasks[i].fpu and self.world.running_on(i) != to]
+
+    def _moves(self):
+        schedule = self.legal.get("schedule", ())
+        preemptible = sorted({s.get("cpu") for s in schedule})
+        ranked = sorted(range(len(self.world.tasks)), key=lambda i: self._rank_task(self.world.tasks[i].name))
+        for index in ranked:
+            task = self.world.tasks[index]
+            if task.kind == "idle":
+                continue
+            running = self.world.running_on(index)
+            if running is not None and running not in preemptible:
+                continue
+            for to in preemptible:
+                if to != running:
+                    yield index, to
+
+
+class NaiveMachine(_Base):
+    """The baseline: one rule drawing uniformly among all legal steps (``run`` to the next point only)."""
+
+    @rule(data=st.data())
+    def any_step(self, data):
+        steps = [step for group in self.legal.values() for step in group]
+        self.apply(data.draw(st.sampled_from(steps), label="step"))
+
+
+def machine_for(model: Model, campaign: Campaign, naive: bool = False) -> type[RuleBasedStateMachine]:
+    """A machine class bound to one variant's model and one campaign."""
+    base = NaiveMachine if naive else FpuMachine
+    return type(f"{base.__name__}[{model.variant.name}]", (base,), {"model": model, "campaign": campaign})

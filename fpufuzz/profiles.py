@@ -1,0 +1,31 @@
+"""Hypothesis settings profiles for fuzzing: ``ci`` (fast, derandomized), ``dev``, ``deep``.
+
+Select one with ``fpufuzz fuzz --profile NAME`` or ``pytest --hypothesis-profile NAME``. The tests use ``ci``
+unless told otherwise, so a green run stays green. The example database is a cache (``dev`` and ``deep`` keep it
+in ``.hypothesis/``); the corpus is the durable record.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, Phase, Verbosity, settings
+
+PROFILES = ("ci", "dev", "deep")
+_COMMON = dict(deadline=None, suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
+               report_multiple_bugs=False, print_blob=False)
+
+# Hypothesis's shrinker works on choice sequences and, on this machine, spends tens of seconds to leave scheduling
+# round trips behind; ci and dev skip it and let fpufuzz.shrink (which knows what steps mean) minimize the failing
+# step list in about a second. deep runs both.
+_FAST = [Phase.explicit, Phase.reuse, Phase.generate]
+settings.register_profile("ci", max_examples=1000, stateful_step_count=60, derandomize=True, database=None,
+                          phases=[Phase.explicit, Phase.generate], **_COMMON)
+settings.register_profile("dev", max_examples=5000, stateful_step_count=60, phases=_FAST, **_COMMON)
+settings.register_profile("deep", max_examples=50000, stateful_step_count=100, **_COMMON)
+
+
+def get(name: str) -> settings:
+    if name not in PROFILES:
+        from fpufuzz.errors import FpufuzzError
+
+        raise FpufuzzError(f"unknown profile {name!r}; profiles are {', '.join(PROFILES)}")
+    return settings.get_profile(name)

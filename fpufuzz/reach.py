@@ -1,0 +1,89 @@
+"""Reachability ("sometimes") properties: interesting situations a clean verdict must have visited.
+
+A fuzzer that never migrates a task inside exec, or never lets the lazy fast path skip a restore, says "clean"
+about code it never exercised. Each property here is named, judged from one step (the world before and after,
+and the kernel events the step executed), and reported with every fuzz and explore verdict. A variant expected
+clean fails its fuzz test when a property it can reach was never reached; a variant that cannot reach one (say,
+it never skips a restore) declares it in ``UNREACHABLE`` with the reason.
+"""
+
+from __future__ import annotations
+
+from fpufuzz.ops import Step
+from fpufuzz.state import USER, USER_MODE, World
+
+SOMETIMES = {
+    "restore-skipped": "a task returned to user mode and the restore was skipped because the registers were valid",
+    "switched-in-on-owner-cpu": "a user task was switched in on a CPU whose owner tag still names its fpu",
+    "preempted-in-kernel": "a task was switched out while paused inside a kernel path",
+    "migrated-in-exec": "a task was switched in on another CPU while inside exec()",
+    "exec-returned": "a task returned to user mode from exec()",
+    "kernel-fpu-over-sleeping-owner": "kernel FPU use began on a CPU whose owner was a task not running there",
+    "irq-kernel-fpu": "a hard interrupt used kernel FPU",
+    "irq-in-fpregs-lock": "a hard interrupt arrived inside a fpregs_lock() (bottom halves off) section",
+}
+
+
+def reached(before: World, step: Step, after: World, trace: list) -> set[str]:
+    """The properties this step reached. ``trace`` is the (label, result) list of its live kernel events."""
+    found = set()
+    if step.op == "schedule":
+        found |= _at_switch(before, step)
+    elif step.op == "irq":
+        cpu = step.get("cpu")
+        if before.cpus[cpu].ctx.softirq:
+            found.add("irq-in-fpregs-lock")
+        if _began_kernel_fpu(trace):
+            found.add("irq-kernel-fpu")
+    if _began_kernel_fpu(trace) and _owner_sleeps(before, _step_cpu(before, step)):
+        found.add("kernel-fpu-over-sleeping-owner")
+    if step.op == "run":
+        found |= _at_user_entry(before, step, after, trace)
+    return found
+
+
+def _at_switch(before: World, step: Step) -> set[str]:
+    found = set()
+    cpu, nxt = step.get("cpu"), before.task_index(step.get("next"))
+    task, prev = before.tasks[nxt], before.tasks[before.cpus[cpu].current]
+    if prev.mode != USER_MODE and prev.cont is not None:
+        found.add("preempted-in-kernel")
+    if task.kind == USER and before.cpus[cpu].owner == task.fpu:
+        found.add("switched-in-on-owner-cpu")
+    if _in_exec(task) and task.cpu != cpu:
+        found.add("migrated-in-exec")
+    return found
+
+
+def _at_user_entry(before: World, step: Step, after: World, trace: list) -> set[str]:
+    index = before.task_index(step.get("task"))
+    if before.tasks[index].mode == USER_MODE or after.tasks[index].mode != USER_MODE:
+        return set()
+    found = set()
+    tif_set = before.tasks[index].tif or any(label.endswith(": set TIF_NEED_FPU_LOAD") for label, _ in trace)
+    if tif_set and not any(label.endswith(": xrstor") for label, _ in trace):
+        found.add("restore-skipped")
+    if _in_exec(before.tasks[index]):
+        found.add("exec-returned")
+    return found
+
+
+def _in_exec(task) -> bool:
+    return task.cont is not None and task.cont.path == "do_syscall_64" and task.cont.args == ("sys_execve",)
+
+
+def _began_kernel_fpu(trace: list) -> bool:
+    return any(label == "kernel_fpu_begin_mask: write in_kernel_fpu" for label, _ in trace)
+
+
+def _step_cpu(world: World, step: Step) -> int:
+    if step.get("cpu") is not None:
+        return step.get("cpu")
+    return world.tasks[world.task_index(step.get("task"))].cpu
+
+
+def _owner_sleeps(world: World, cpu: int) -> bool:
+    owner = world.cpus[cpu].owner
+    if owner is None:
+        return False
+    return all(world.cpus[t.cpu].current != i for i, t in enumerate(world.tasks) if t.fpu == owner)

@@ -1,0 +1,62 @@
+"""Minimize a failing step list, knowing what steps mean.
+
+Hypothesis shrinks choice sequences; a step list found by the machine still carries scheduling round trips and
+runs cut into pieces at every interleaving point. This pass works on the concrete steps (corpus spelling): it
+merges consecutive runs of one task, then removes steps, single and in adjacent pairs, for as long as the replay
+still ends in a violation of the same invariant. The result is 1-minimal: removing any one step loses the
+violation. It is not always the shortest counterexample that exists; the explorer gives that.
+"""
+
+from __future__ import annotations
+
+from fpufuzz.errors import IllegalStep
+from fpufuzz.ops import Model, Step
+
+
+def violates(model: Model, steps: list[Step], invariant: str) -> int | None:
+    """The number of steps up to and including the first violation of ``invariant``, or None."""
+    world = model.initial()
+    for count, step in enumerate(steps, start=1):
+        try:
+            result = model.apply(world, step)
+        except IllegalStep:
+            return None
+        violations = [f for f in result.findings if f.kind == "violation"]
+        if violations:
+            return count if violations[0].name == invariant else None
+        world = result.world
+    return None
+
+
+def merge_runs(steps: list[Step]) -> list[Step]:
+    """``run task=T until=A`` followed at once by ``run task=T until=B`` is ``run task=T until=B``."""
+    merged: list[Step] = []
+    for step in steps:
+        if merged and step.op == "run" and merged[-1].op == "run" and merged[-1].get("task") == step.get("task"):
+            merged[-1] = step
+        else:
+            merged.append(step)
+    return merged
+
+
+def minimize(model: Model, steps: list[Step], invariant: str) -> list[Step]:
+    """A 1-minimal step list that still violates ``invariant`` on ``model``."""
+    end = violates(model, steps, invariant)
+    if end is None:
+        raise ValueError(f"the steps do not violate {invariant}")
+    steps = steps[:end]
+    merged = merge_runs(steps)
+    if (end := violates(model, merged, invariant)) is not None:
+        steps = merged[:end]
+    changed = True
+    while changed:
+        changed = False
+        for width in (2, 1):
+            index = len(steps) - width
+            while index >= 0:
+                candidate = merge_runs(steps[:index] + steps[index + width:])
+                end = violates(model, candidate, invariant)
+                if end is not None:
+                    steps, changed = candidate[:end], True
+                index = min(index, len(steps) - width) - 1
+    return steps
