@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from fpufuzz import __version__, corpus, variant
+from fpufuzz import __version__, cli_fuzz, corpus, variant
 from fpufuzz.errors import FpufuzzError
 from fpufuzz.render import explain, print_run, run_json, verdict_line
 from fpufuzz.replay import expected_outcome, replay
@@ -24,6 +24,15 @@ USAGE_EXAMPLES = """examples:
   fpufuzz variants --diff exec_invalidate_both      show a variant's functions beside the ones they replace
   fpufuzz replay corpus/exec+migrate-back+kthread.case --variant original --explain
   fpufuzz replay --check                            every corpus case on every variant, against expectations
+  fpufuzz fuzz --check                              fuzz every variant, compare with each variant's EXPECT
+"""
+
+
+FUZZ_EXAMPLES = """examples:
+  fpufuzz fuzz --variant original --seed 3            find the exec bug, print the minimized case
+  fpufuzz fuzz --variant original --save              ... and write it into corpus/ (never overwriting)
+  fpufuzz fuzz --check                                every variant against its EXPECT (exit 0 iff all match)
+  fpufuzz fuzz --variant my_patch.py --profile dev    a patch under review, longer campaign
 """
 
 
@@ -66,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="run cases on every variant; exit 0 iff all as expected")
     p.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: ./corpus)")
     p.set_defaults(handler=cmd_replay)
+
+    p = sub.add_parser("fuzz", help="fuzz variants against the oracle; minimized failures become corpus cases",
+                       epilog=FUZZ_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli_fuzz.add_arguments(p)
+    p.set_defaults(handler=lambda args, console: cli_fuzz.cmd_fuzz(args, console, default_corpus))
     return parser
 
 

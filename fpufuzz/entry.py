@@ -85,6 +85,11 @@ def sys_execve(k):
     k.setup_new_exec()
 
 
+def sys_getpid(k):
+    """A system call that does not touch the FPU (kernel/sys.c): the common case, where the task returns to user
+    space with ``TIF_NEED_FPU_LOAD`` still clear and its registers live."""
+
+
 def sched_exec(k):
     """kernel/sched/core.c (v6.5-rc7): exec is a load-balancing point; the task may move to another CPU here."""
     k.cond_resched()

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from fpufuzz import reach
 from fpufuzz.ops import DONE, Model, Step
@@ -53,6 +53,7 @@ class Campaign:
     first_violation: float | None = None  # seconds from start to the first violation
     examples_to_violation: int | None = None
     started: float = field(default_factory=time.perf_counter)
+    listener: object = None  # called with the campaign after every example starts (progress bars)
 
 
 class _Base(RuleBasedStateMachine):
@@ -64,6 +65,8 @@ class _Base(RuleBasedStateMachine):
         self.world = self.model.initial()
         self.steps: list[Step] = []
         self.campaign.examples += 1
+        if self.campaign.listener is not None:
+            self.campaign.listener(self.campaign)
         self._legal = None
         self.recent: list[str] = []  # task names, most recently stepped first
 
@@ -106,6 +109,42 @@ class _Base(RuleBasedStateMachine):
                     campaign.examples_to_violation = campaign.examples
                 raise Violation(finding, list(self.steps))
             campaign.diagnostics[finding.name] = campaign.diagnostics.get(finding.name, 0) + 1
+
+    def _move(self, task: str, to: int, replacement: int) -> None:
+        index = self.world.task_index(task)
+        running = self.world.running_on(index)
+        if running is not None:
+            out = [s for s in self.legal["schedule"] if s.get("cpu") == running]
+            self.apply(_pick(out, replacement))
+        self.apply(Step.make("schedule", cpu=to, next=task))
+
+    @property
+    def migrations(self) -> list[tuple[str, int]]:
+        """(task, CPU) for every task running on a CPU where it may be switched out, and another CPU that may
+        switch to it."""
+        return [(self.world.tasks[i].name, to) for i, to in self._moves() if to != self.world.tasks[i].cpu
+                or self.world.running_on(i) is None]
+
+    @property
+    def cache_hits(self) -> list[tuple[str, int]]:
+        """(user task, CPU) where the CPU's owner tag is the task's fpu and the task is not running there."""
+        return [(self.world.tasks[i].name, to) for i, to in self._moves()
+                if self.world.cpus[to].owner == self.world.tasks[i].fpu and self.world.running_on(i) != to]
+
+    def _moves(self):
+        schedule = self.legal.get("schedule", ())
+        preemptible = sorted({s.get("cpu") for s in schedule})
+        ranked = sorted(range(len(self.world.tasks)), key=lambda i: self._rank_task(self.world.tasks[i].name))
+        for index in ranked:
+            task = self.world.tasks[index]
+            if task.kind == "idle":
+                continue
+            running = self.world.running_on(index)
+            if running is not None and running not in preemptible:
+                continue
+            for to in preemptible:
+                if to != running:
+                    yield index, to
 
     def follow_plan(self, task: str, plan, pick: int) -> None:
         self.follow(task, decode_plan(plan, pick))
@@ -176,6 +215,15 @@ class FpuMachine(_Base):
     the two compound moves of the scheduler that matter to the lazy restore, ``migrate`` and
     ``switch_in_on_owner_cpu``."""
 
+    @initialize()
+    def boot(self):
+        """The scheduler starts a user task on each CPU and it returns to user mode: every example begins with
+        live registers to cache. Recorded as steps, so a case replays from the model's initial state."""
+        for cpu, task in enumerate(t.name for t in self.world.tasks if t.kind == "user"):
+            if cpu < len(self.world.cpus):
+                self.apply(Step.make("schedule", cpu=cpu, next=task))
+                self.apply(Step.make("run", task=task, until=DONE))
+
     @precondition(lambda self: "user_write" in self.legal)
     @rule(pick=PICK)
     def user_write(self, pick):
@@ -221,43 +269,6 @@ class FpuMachine(_Base):
         task, to = _pick(self.cache_hits, pick)
         self._move(task, to, replacement)
         self.follow(task, ())
-
-    def _move(self, task: str, to: int, replacement: int) -> None:
-        index = self.world.task_index(task)
-        running = self.world.running_on(index)
-        if running is not None:
-            out = [s for s in self.legal["schedule"] if s.get("cpu") == running]
-            self.apply(_pick(out, replacement))
-        self.apply(Step.make("schedule", cpu=to, next=task))
-
-    @property
-    def migrations(self) -> list[tuple[str, int]]:
-        """(task, CPU) for every task running on a CPU where it may be switched out, and another CPU that may
-        switch to it."""
-        return [(self.world.tasks[i].name, to) for i, to in self._moves() if to != self.world.tasks[i].cpu
-                or self.world.running_on(i) is None]
-
-    @property
-    def cache_hits(self) -> list[tuple[str, int]]:
-        """(user task, CPU) where the CPU's owner tag is the task's fpu and the task is not running there."""
-        return [(self.world.tasks[i].name, to) for i, to in self._moves()
-                if self.world.cpus[to].owner == self.world.tasks[i].fpu and self.world.running_on(i) != to]
-
-    def _moves(self):
-        schedule = self.legal.get("schedule", ())
-        preemptible = sorted({s.get("cpu") for s in schedule})
-        ranked = sorted(range(len(self.world.tasks)), key=lambda i: self._rank_task(self.world.tasks[i].name))
-        for index in ranked:
-            task = self.world.tasks[index]
-            if task.kind == "idle":
-                continue
-            running = self.world.running_on(index)
-            if running is not None and running not in preemptible:
-                continue
-            for to in preemptible:
-                if to != running:
-                    yield index, to
-
 
 class NaiveMachine(_Base):
     """The baseline: one rule drawing uniformly among all legal steps (``run`` to the next point only)."""

@@ -4,7 +4,7 @@ One ``Step`` is one thing that happens on the machine:
 
 =============================  ================================================================================
 ``user_write task=u0``         the task, running in user mode, writes its registers (a fresh value)
-``syscall task=u0 call=C``     the task enters the kernel: ``execve`` or ``simd`` (a syscall using kernel FPU)
+``syscall task=u0 call=C``     the task enters the kernel: ``execve``, ``simd`` (uses kernel FPU) or ``getpid``
 ``kwork task=k0 work=simd``    a kernel thread, running at the top of its loop, starts a round of work
 ``run task=u0 [until=L]``      the task runs in the kernel to its next interleaving point, or to point ``L``
                                (``until=done``: to the end of its path: user mode, or the top of its loop)
@@ -27,7 +27,7 @@ from fpufuzz.oracle import Finding
 from fpufuzz.runtime import Pause
 from fpufuzz.state import IDLE, KERNEL_MODE, KTHREAD, USER, USER_MODE, Cont, Value, World
 
-SYSCALLS = {"execve": "sys_execve", "simd": "simd_work"}
+SYSCALLS = {"execve": "sys_execve", "simd": "simd_work", "getpid": "sys_getpid"}
 WORKS = {"simd": "simd_work"}
 DONE = "done"
 

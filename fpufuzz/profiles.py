@@ -17,7 +17,7 @@ _COMMON = dict(deadline=None, suppress_health_check=list(HealthCheck), verbosity
 # round trips behind; ci and dev skip it and let fpufuzz.shrink (which knows what steps mean) minimize the failing
 # step list in about a second. deep runs both.
 _FAST = [Phase.explicit, Phase.reuse, Phase.generate]
-settings.register_profile("ci", max_examples=1000, stateful_step_count=60, derandomize=True, database=None,
+settings.register_profile("ci", max_examples=600, stateful_step_count=60, derandomize=True, database=None,
                           phases=[Phase.explicit, Phase.generate], **_COMMON)
 settings.register_profile("dev", max_examples=5000, stateful_step_count=60, phases=_FAST, **_COMMON)
 settings.register_profile("deep", max_examples=50000, stateful_step_count=100, **_COMMON)

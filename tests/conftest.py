@@ -17,3 +17,32 @@ def u0_in_user(baseline):
     world, findings = run(baseline, "schedule cpu=0 next=u0", "run task=u0 until=done")
     assert not findings
     return world
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("fpufuzz")
+    group.addoption("--fuzz-profile", default="ci", choices=("ci", "dev", "deep"),
+                    help="Hypothesis profile for the fuzz tests (default: ci, derandomized)")
+    group.addoption("--fuzz-config", default="cpus=2 users=2 kthreads=1",
+                    help="machine for the fuzz tests, as in a case header")
+    group.addoption("--fuzz-artifacts", default=None, help="folder for minimized failing cases")
+
+
+@pytest.fixture
+def fuzz_profile(request) -> str:
+    return request.config.getoption("--fuzz-profile")
+
+
+@pytest.fixture
+def fuzz_config(request):
+    from fpufuzz.corpus import _config
+
+    return _config("--fuzz-config", (0, request.config.getoption("--fuzz-config")))
+
+
+@pytest.fixture
+def artifacts(request, tmp_path):
+    from pathlib import Path
+
+    folder = request.config.getoption("--fuzz-artifacts")
+    return Path(folder) if folder else tmp_path

@@ -105,3 +105,25 @@ def test_variant_that_fails_to_import(tmp_path):
     result = fpufuzz("replay", SEED, "--variant", str(bad))
     assert result.returncode == 2 and "bad_patch" in result.stderr and "ModuleNotFoundError" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_fuzz_finds_saves_and_never_duplicates(tmp_path, capsys):
+    args = ["fuzz", "--variant", "always_valid", "--save", "--corpus", str(tmp_path), "--seed", "1"]
+    assert main(args) == 1
+    saved = list(tmp_path.glob("*.case"))
+    assert len(saved) == 1 and "violates user-regs" in saved[0].read_text()
+    assert main(args) == 1  # the same case again: recognized, not written twice
+    assert list(tmp_path.glob("*.case")) == saved
+    assert "already in the corpus" in capsys.readouterr().out
+
+
+def test_fuzz_check_and_json(capsys):
+    assert main(["fuzz", "--variant", "always_valid", "--check", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data[0]["outcome"] == "violates user-regs" and data[0]["as_expected"]
+    assert data[0]["case"].startswith("fpufuzz-case 1")
+
+
+def test_fuzz_bad_profile_is_bad_input():
+    result = fpufuzz("fuzz", "--profile", "huge")
+    assert result.returncode == 2 and "invalid choice: 'huge'" in result.stderr

@@ -1,0 +1,62 @@
+"""Fuzz every discovered variant under the derandomized ``ci`` profile and hold it to its EXPECT.
+
+A variant expected to violate passes only if the fuzzer finds that violation within the budget (this is how the
+fuzzer itself is tested); a variant expected clean fails on any violation, and when a reachability property it
+can reach was never reached. A failure prints the minimized case in corpus format and writes it to the test's
+artifact folder.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fpufuzz import corpus, variant
+from fpufuzz.fuzz import fuzz as run_fuzz
+
+
+_RESULTS: dict = {}
+
+
+def fuzz(v, config, profile):
+    """Campaigns are deterministic under ci; tests that ask for the same one share it."""
+    key = (v.name, config, profile)
+    if key not in _RESULTS:
+        _RESULTS[key] = run_fuzz(v, config, profile)
+    return _RESULTS[key]
+
+
+def case_report(result, folder) -> str:
+    if result.case is None:
+        return ""
+    path, _ = corpus.save(result.case, folder)
+    return f"\nminimized case (saved to {path}):\n{corpus.render(result.case)}"
+
+
+@pytest.mark.parametrize("name", variant.names())
+def test_fuzz_variant(name, fuzz_profile, fuzz_config, artifacts):
+    v = variant.load(name)
+    result = fuzz(v, fuzz_config, fuzz_profile)
+    report = case_report(result, artifacts)
+    if v.expect == "clean":
+        assert result.outcome == "clean", f"{name} is expected clean but {result.message}{report}"
+        assert not result.missing, (f"{name}: a clean verdict that never reached {sorted(result.missing)} is not "
+                                    "evidence; declare UNREACHABLE with a reason if the variant cannot reach them")
+    else:
+        assert result.outcome == v.expect, (f"the fuzzer did not find {name}'s known violation ({v.expect}) within "
+                                            f"{result.campaign.examples} examples of profile {fuzz_profile}{report}")
+        assert result.case.expect[name] == v.expect  # the minimized case replays
+
+
+def test_the_seed_bug_is_minimized_to_the_seeds_length(fuzz_config, fuzz_profile):
+    result = fuzz(variant.load("original"), fuzz_config, fuzz_profile)
+    assert result.outcome == "violates user-regs"
+    assert len(result.steps) <= 9 < result.found_steps
+    assert result.case.expect["exec_invalidate_last_cpu"] == "clean"
+    assert result.case.expect["exec_invalidate_both"] == "clean"
+
+
+def test_ci_profile_is_deterministic(fuzz_config):
+    first = run_fuzz(variant.load("always_valid"), fuzz_config, "ci")
+    second = run_fuzz(variant.load("always_valid"), fuzz_config, "ci")
+    assert corpus.render(first.case) == corpus.render(second.case)
+    assert first.campaign.examples == second.campaign.examples

@@ -1,0 +1,66 @@
+"""Minimizing failing step lists and turning them into cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import model_of, steps
+
+from fpufuzz import corpus, variant
+from fpufuzz.casegen import build, canonical, case_name, existing_equivalent
+from fpufuzz.ops import Step
+from fpufuzz.shrink import merge_runs, minimize, violates
+
+SEED = corpus.load(Path(__file__).resolve().parents[2] / "corpus" / "exec+migrate-back+kthread.case")
+
+# The seed with detours a fuzzer leaves behind: scheduling round trips, runs cut into pieces, a harmless write.
+PADDED = steps("schedule cpu=0 next=u0", "schedule cpu=0 next=idle0", "schedule cpu=0 next=u0",
+               "run task=u0 until=done",
+               "user_write task=u0", "syscall task=u0 call=execve", "irq cpu=1 work=simd",
+               "schedule cpu=0 next=k0", "schedule cpu=1 next=u0",
+               "run task=u0 until='fpregs_deactivate: write fpu_fpregs_owner_ctx'",
+               "run task=u0 until='setup_new_exec: cond_resched'", "schedule cpu=1 next=idle1",
+               "schedule cpu=0 next=u0", "run task=u0 until=done")
+
+
+def test_merge_runs_joins_consecutive_runs_of_one_task():
+    merged = merge_runs(PADDED)
+    assert len(merged) == len(PADDED) - 1
+    assert str(merged[9]) == "run task=u0 until='setup_new_exec: cond_resched'"
+
+
+def test_minimize_removes_the_detours():
+    model = model_of("original")
+    assert violates(model, PADDED, "user-regs") == len(PADDED)
+    small = minimize(model, PADDED, "user-regs")
+    assert len(small) == 9 and violates(model, small, "user-regs") == 9
+    for i in range(len(small)):  # 1-minimal
+        assert violates(model, small[:i] + small[i + 1:], "user-regs") is None
+
+
+def test_canonical_renames_by_first_appearance_and_sizes_the_machine():
+    renamed, config = canonical(steps("schedule cpu=1 next=u1", "run task=u1 until=done",
+                                      "schedule cpu=1 next=idle1"))
+    assert [str(s) for s in renamed] == ["schedule cpu=0 next=u0", "run task=u0 until=done",
+                                         "schedule cpu=0 next=idle0"]
+    assert (config.cpus, config.users, config.kthreads) == (1, 1, 0)
+
+
+def test_case_name_lists_the_ingredients():
+    assert case_name(SEED.steps, "user-regs") == "user-regs+execve+kthread+migrate"
+
+
+def test_build_records_the_outcome_on_every_variant():
+    case = build(SEED.steps, "user-regs", variant.load("original"), "test")
+    assert case.expect == {name: SEED.expect.get(name, "clean") for name in variant.names()}
+    assert case.summary.startswith("Found by fpufuzz on original: u0 entered user mode")
+
+
+def test_an_equivalent_case_is_recognized_up_to_renaming(tmp_path):
+    corpus.save(SEED, tmp_path)
+    swapped = [Step(s.op, tuple((k, {"u0": "u1"}.get(v, v) if isinstance(v, str) else (1 - v if k == "cpu" else v))
+                                for k, v in s.args)) for s in SEED.steps]
+    swapped = [Step(s.op, tuple((k, {"idle1": "idle0", "idle0": "idle1"}.get(v, v)) for k, v in s.args))
+               for s in swapped]
+    other = build(swapped, "user-regs", variant.load("original"), "test")
+    assert existing_equivalent(other, tmp_path) is not None
