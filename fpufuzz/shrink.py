@@ -2,8 +2,8 @@
 
 Hypothesis shrinks choice sequences; a step list found by the machine still carries scheduling round trips and
 runs cut into pieces at every interleaving point. This pass works on the concrete steps (corpus spelling): it
-merges consecutive runs of one task, then removes steps, single and in adjacent pairs, for as long as the replay
-still ends in a violation of the same invariant. The result is 1-minimal: removing any one step loses the
+merges consecutive runs of one task, then removes steps, single and in pairs, for as long as the replay still
+ends in a violation of the same invariant. The result is 1-minimal: removing any one step, or any two, loses the
 violation. It is not always the shortest counterexample that exists; the explorer gives that.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from fpufuzz.errors import IllegalStep
 from fpufuzz.ops import Model, Step
+
+_PAIR_LIMIT = 40  # steps; beyond it the all-pairs pass costs more than it is worth
 
 
 def violates(model: Model, steps: list[Step], invariant: str) -> int | None:
@@ -59,4 +61,20 @@ def minimize(model: Model, steps: list[Step], invariant: str) -> list[Step]:
                 if end is not None:
                     steps, changed = candidate[:end], True
                 index = min(index, len(steps) - width) - 1
+        if not changed:
+            steps, changed = _drop_any_pair(model, steps, invariant)
     return steps
+
+
+def _drop_any_pair(model: Model, steps: list[Step], invariant: str) -> tuple[list[Step], bool]:
+    """Remove two steps that are not neighbours (a switch out and its switch back, say); quadratic, so only once
+    the cheaper passes are stuck and the list is short."""
+    if len(steps) > _PAIR_LIMIT:
+        return steps, False
+    for first in range(len(steps)):
+        for second in range(first + 2, len(steps)):
+            candidate = merge_runs(steps[:first] + steps[first + 1:second] + steps[second + 1:])
+            end = violates(model, candidate, invariant)
+            if end is not None:
+                return candidate[:end], True
+    return steps, False
