@@ -5,7 +5,8 @@ compares with a naive machine (one rule drawing any legal step).
 
 For every variant whose EXPECT names a violation, over seeds 0..N-1 of the ``ci`` profile (derandomization off,
 each seed its own run): found in how many seeds, seconds and examples to the first violation (median, max),
-minimized length (and in how many seeds it equals the shortest seen). Prints figures; asserts nothing.
+minimized length (and in how many seeds it equals the shortest seen), and the explorer's shortest counterexample
+for comparison. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import argparse
 import statistics
 import time
 
-from fpufuzz import variant
+from fpufuzz import Config, Model, variant
+from fpufuzz.explore import explore
 from fpufuzz.fuzz import fuzz
 
 
@@ -56,6 +58,10 @@ def main() -> None:
     for name in names:
         v = variant.load(name)
         results[name] = summarize(name, [campaign(v, seed, args.examples) for seed in range(args.seeds)])
+        shortest = explore(Model(v, Config(cpus=2, users=1, kthreads=0)), max_depth=12)
+        if shortest.steps:
+            print(f"  {'':34} the explorer's shortest counterexample (cpus=2 users=1 kthreads=0): "
+                  f"{len(shortest.steps)} steps", flush=True)
     if args.naive_seeds and "original" in names:
         v = variant.load("original")
         naive = summarize("original (naive machine)",
