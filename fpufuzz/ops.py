@@ -223,6 +223,7 @@ def _slice(model: Model, world: World, index: int, cpu: int, findings: list, tra
         if task.mode != USER_MODE:
             raise ModelError(f"{task.name}'s path {cont.path} ended without returning to user mode")
         findings.extend(oracle.observe_user_entry(world, index))
+    findings.extend(oracle.context_balanced(world, index, cpu))
     return world, None
 
 
@@ -259,7 +260,14 @@ def _check_runnable(world: World, nxt: int, cpu: int) -> None:
         raise IllegalStep(f"{task.name} is CPU{task.cpu}'s idle task; it cannot run on CPU{cpu}")
 
 
+def _check_interruptible(world: World, cpu: int) -> None:
+    ctx = world.cpus[cpu].ctx
+    if ctx.irqs_off or ctx.hardirq:
+        raise IllegalStep(f"CPU{cpu} runs with interrupts off here (a path left them off)")
+
+
 def _check_preemptible(world: World, prev: int, cpu: int) -> None:
+    _check_interruptible(world, cpu)
     task = world.tasks[prev]
     if task.mode == USER_MODE or task.cont is None:
         return
@@ -274,6 +282,11 @@ def _irq(model: Model, world: World, step: Step, trace) -> StepResult:
     work = step.get("work")
     if work not in WORKS:
         raise IllegalStep(f"unknown work {work!r}; known: {', '.join(WORKS)}")
+    _check_interruptible(world, cpu)
+    ctx = world.cpus[cpu].ctx
+    if model.config.preempt_rt and (ctx.preempt or ctx.softirq):
+        # PREEMPT_RT runs interrupt handlers as threads: their kernel-FPU work waits until the CPU can schedule.
+        raise IllegalStep(f"on PREEMPT_RT the threaded handler cannot run on CPU{cpu} while preemption is off")
     current = world.cpus[cpu].current
     if world.tasks[current].mode == USER_MODE:  # an interrupt from user mode returns through the exit path
         world = _set_task(world, current, mode=KERNEL_MODE,
@@ -308,9 +321,14 @@ def enabled(config: Config, world: World) -> list[Step]:
         elif task.kind == KTHREAD:
             steps.extend(Step.make("kwork", task=task.name, work=w) for w in WORKS)
     for cpu, state in enumerate(world.cpus):
-        steps.extend(Step.make("irq", cpu=cpu, work=w) for w in WORKS)
+        ctx = state.ctx
+        if ctx.irqs_off or ctx.hardirq:
+            continue
+        atomic = bool(ctx.preempt or ctx.softirq)
+        if not (config.preempt_rt and atomic):
+            steps.extend(Step.make("irq", cpu=cpu, work=w) for w in WORKS)
         prev = world.tasks[state.current]
-        if prev.mode != USER_MODE and prev.cont is not None and (state.ctx.preempt or state.ctx.softirq):
+        if prev.mode != USER_MODE and prev.cont is not None and atomic:
             continue
         for index, task in enumerate(world.tasks):
             if world.running_on(index) is None and not (task.kind == IDLE and task.cpu != cpu):

@@ -29,6 +29,8 @@ DIAGNOSTICS = {
     "kthread-tif": "kernel threads always have TIF_NEED_FPU_LOAD set (reference I8)",
     "kernel-fpu-owner": "while a CPU is in a kernel-FPU section its owner tag is NULL (reference I7)",
     "warn": "a WARN_ON_FPU / WARN_ON_ONCE fired in modeled kernel code (CONFIG_X86_DEBUG_FPU=y)",
+    "context-balanced": "a kernel path ends (in user mode, or back at the top of a kernel thread's loop) with "
+                        "preemption and bottom halves enabled again",
 }
 
 
@@ -132,6 +134,18 @@ def _cache_sound(world: World, index: int) -> list[Finding]:
     return [Finding("diagnostic", "cache-sound", t.name, fpu.last_cpu, fpu.fpstate, cpu.regs,
                     f"CPU{fpu.last_cpu} would skip {t.name}'s restore (owner and last_cpu match) but holds "
                     f"{cpu.regs} while its memory image is {fpu.fpstate}")]
+
+
+def context_balanced(world: World, task: int, cpu: int) -> list[Finding]:
+    """A path that left preemption or bottom halves disabled (the kernel would complain of scheduling while
+    atomic); reported, not deciding."""
+    ctx = world.cpus[cpu].ctx
+    if not (ctx.preempt or ctx.softirq):
+        return []
+    name = world.tasks[task].name
+    return [Finding("diagnostic", "context-balanced", name, cpu, "preempt=0 softirq=0",
+                    f"preempt={ctx.preempt} softirq={ctx.softirq}",
+                    f"{name}'s kernel path ended on CPU{cpu} with preempt={ctx.preempt} softirq={ctx.softirq}")]
 
 
 def is_user_mode(world: World, task: int) -> bool:

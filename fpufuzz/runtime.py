@@ -45,8 +45,9 @@ _PER_CPU_FPU = {fpu_fpregs_owner_ctx: "owner", in_kernel_fpu: "in_kernel_fpu"}
 _THIS_FILE = __file__
 
 
-class Pause(Exception):
-    """Unwinds a kernel path that reached a point where it may be interleaved; ``label`` names the point."""
+class Pause(BaseException):
+    """Unwinds a kernel path that reached a point where it may be interleaved; ``label`` names the point. A
+    ``BaseException``, so that a variant's ``except Exception`` cannot swallow it and corrupt the path's log."""
 
     def __init__(self, label: str):
         super().__init__(label)
