@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -58,7 +59,7 @@ def _run_all(variants, config, args, budget, console) -> list[FuzzResult]:
 
             def listener(campaign: Campaign, task=task) -> None:
                 if campaign.examples % 10 == 0:
-                    elapsed = max(1e-9, _now() - campaign.started)
+                    elapsed = max(1e-9, time.perf_counter() - campaign.started)
                     progress.update(task, completed=min(campaign.examples, budget),
                                     rate=f"{campaign.steps / elapsed:.0f}")
 
@@ -68,12 +69,6 @@ def _run_all(variants, config, args, budget, console) -> list[FuzzResult]:
             progress.update(task, total=max(done, 1), completed=done, found=result.outcome)
             results.append(result)
     return results
-
-
-def _now() -> float:
-    import time
-
-    return time.perf_counter()
 
 
 def _save(results: list[FuzzResult], directory: Path, console: Console) -> dict[str, str]:

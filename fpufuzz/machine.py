@@ -28,11 +28,6 @@ ACTIONS = ("continue", "stop", "switch_out", "migrate", "irq")
 # shrink towards empty (run straight to the end), actions towards "continue".
 PLAN_LENGTH = 6
 
-
-def decode_plan(plan, pick: int) -> list[tuple[str, int]]:
-    return list(plan)
-
-
 class Violation(AssertionError):
     """The oracle saw a user-observable violation; carries the step list that led to it."""
 
@@ -146,9 +141,6 @@ class _Base(RuleBasedStateMachine):
                 if to != running:
                     yield index, to
 
-    def follow_plan(self, task: str, plan, pick: int) -> None:
-        self.follow(task, decode_plan(plan, pick))
-
     def follow(self, task: str, plan) -> None:
         """Run ``task``'s kernel path to its end, applying ``plan`` -- a queue of (action, pick) decisions -- at its
         interleaving points. This is how a rule explores where in a path preemption, migration and interrupts
@@ -234,12 +226,12 @@ class FpuMachine(_Base):
     def syscall(self, pick, plan):
         step = _pick(self.legal["syscall"], pick)
         self.apply(step)
-        self.follow_plan(step.get("task"), plan, pick)
+        self.follow(step.get("task"), plan)
 
     @precondition(lambda self: "run" in self.legal)
     @rule(pick=PICK, plan=PLAN)
     def run(self, pick, plan):
-        self.follow_plan(_pick(self.legal["run"], pick).get("task"), plan, pick)
+        self.follow(_pick(self.legal["run"], pick).get("task"), plan)
 
     @precondition(lambda self: "schedule" in self.legal)
     @rule(pick=PICK)
@@ -252,7 +244,7 @@ class FpuMachine(_Base):
         step = _pick(self.legal.get("kwork", []) + self.legal.get("irq", []), pick)
         self.apply(step)
         if step.op == "kwork":
-            self.follow_plan(step.get("task"), plan, pick)
+            self.follow(step.get("task"), plan)
 
     @precondition(lambda self: bool(self.migrations))
     @rule(pick=PICK, replacement=PICK)

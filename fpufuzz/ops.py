@@ -334,12 +334,3 @@ def enabled(config: Config, world: World) -> list[Step]:
             if world.running_on(index) is None and not (task.kind == IDLE and task.cpu != cpu):
                 steps.append(Step.make("schedule", cpu=cpu, next=task.name))
     return steps
-
-
-def run_steps(model: Model, steps, world: World | None = None):
-    """Apply ``steps`` in order from the initial state; yield (step, StepResult)."""
-    world = model.initial() if world is None else world
-    for step in steps:
-        result = model.apply(world, step)
-        yield step, result
-        world = result.world

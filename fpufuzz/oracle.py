@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from fpufuzz.state import INIT, USER, USER_MODE, Value, World
+from fpufuzz.state import INIT, USER, Value, World
 
 # Violations decide verdicts. Each is checked at an observation point that user space can see.
 VIOLATIONS = {
@@ -146,7 +146,3 @@ def context_balanced(world: World, task: int, cpu: int) -> list[Finding]:
     return [Finding("diagnostic", "context-balanced", name, cpu, "preempt=0 softirq=0",
                     f"preempt={ctx.preempt} softirq={ctx.softirq}",
                     f"{name}'s kernel path ended on CPU{cpu} with preempt={ctx.preempt} softirq={ctx.softirq}")]
-
-
-def is_user_mode(world: World, task: int) -> bool:
-    return world.tasks[task].mode == USER_MODE
