@@ -2,8 +2,8 @@
 
 One rule per operation of the model (fpufuzz/ops.py), each enabled only when the kernel could take it, drawing
 its arguments from the steps that are legal right now; the oracle's violations fail the run; reachability
-properties (fpufuzz/reach.py) are collected for the verdict. Hypothesis shrinks a failure to a minimal step list,
-which ``fpufuzz.casegen`` turns into a corpus case.
+properties (fpufuzz/reach.py) are collected for the verdict. A failure's step list is minimized by
+``fpufuzz.shrink`` and turned into a corpus case by ``fpufuzz.casegen``.
 
 ``NaiveMachine`` is the benchmark's baseline: one rule that draws any legal step.
 """
@@ -27,6 +27,7 @@ ACTIONS = ("continue", "stop", "switch_out", "migrate", "irq")
 # A plan is a short list of (action, pick) decisions, consumed in order at the path's interleaving points. Lists
 # shrink towards empty (run straight to the end), actions towards "continue".
 PLAN_LENGTH = 6
+
 
 class Violation(AssertionError):
     """The oracle saw a user-observable violation; carries the step list that led to it."""
@@ -83,7 +84,7 @@ class _Base(RuleBasedStateMachine):
         task = step.get("next") or step.get("task")
         if task is None:  # an interrupt: ranked by the task it interrupts
             task = self.world.tasks[self.world.cpus[step.get("cpu")].current].name
-        return self.recent.index(task) if task in self.recent else len(self.recent)
+        return self._rank_task(task)
 
     def apply(self, step: Step) -> None:
         trace: list = []
@@ -168,8 +169,7 @@ class _Base(RuleBasedStateMachine):
             self.apply(Step.make("run", task=task))
 
     def _preemptible(self, index: int) -> bool:
-        ctx = self.world.cpus[self.world.tasks[index].cpu].ctx
-        return not (ctx.preempt or ctx.softirq)
+        return not self.world.cpus[self.world.tasks[index].cpu].ctx.atomic
 
     def _switch_out(self, index: int, pick: int) -> None:
         cpu = self.world.tasks[index].cpu
@@ -261,6 +261,7 @@ class FpuMachine(_Base):
         task, to = _pick(self.cache_hits, pick)
         self._move(task, to, replacement)
         self.follow(task, ())
+
 
 class NaiveMachine(_Base):
     """The baseline: one rule drawing uniformly among all legal steps (``run`` to the next point only)."""

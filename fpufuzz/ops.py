@@ -272,7 +272,7 @@ def _check_preemptible(world: World, prev: int, cpu: int) -> None:
     if task.mode == USER_MODE or task.cont is None:
         return
     ctx = world.cpus[cpu].ctx
-    if ctx.preempt or ctx.softirq:
+    if ctx.atomic:
         raise IllegalStep(f"{task.name} cannot be switched out at {task.cont.label}: preemption is off there "
                           f"(preempt={ctx.preempt} softirq={ctx.softirq})")
 
@@ -283,8 +283,7 @@ def _irq(model: Model, world: World, step: Step, trace) -> StepResult:
     if work not in WORKS:
         raise IllegalStep(f"unknown work {work!r}; known: {', '.join(WORKS)}")
     _check_interruptible(world, cpu)
-    ctx = world.cpus[cpu].ctx
-    if model.config.preempt_rt and (ctx.preempt or ctx.softirq):
+    if model.config.preempt_rt and world.cpus[cpu].ctx.atomic:
         # PREEMPT_RT runs interrupt handlers as threads: their kernel-FPU work waits until the CPU can schedule.
         raise IllegalStep(f"on PREEMPT_RT the threaded handler cannot run on CPU{cpu} while preemption is off")
     current = world.cpus[cpu].current
@@ -324,11 +323,10 @@ def enabled(config: Config, world: World) -> list[Step]:
         ctx = state.ctx
         if ctx.irqs_off or ctx.hardirq:
             continue
-        atomic = bool(ctx.preempt or ctx.softirq)
-        if not (config.preempt_rt and atomic):
+        if not (config.preempt_rt and ctx.atomic):
             steps.extend(Step.make("irq", cpu=cpu, work=w) for w in WORKS)
         prev = world.tasks[state.current]
-        if prev.mode != USER_MODE and prev.cont is not None and atomic:
+        if prev.mode != USER_MODE and prev.cont is not None and ctx.atomic:
             continue
         for index, task in enumerate(world.tasks):
             if world.running_on(index) is None and not (task.kind == IDLE and task.cpu != cpu):

@@ -140,7 +140,7 @@ def context_balanced(world: World, task: int, cpu: int) -> list[Finding]:
     """A path that left preemption or bottom halves disabled (the kernel would complain of scheduling while
     atomic); reported, not deciding."""
     ctx = world.cpus[cpu].ctx
-    if not (ctx.preempt or ctx.softirq):
+    if not ctx.atomic:
         return []
     name = world.tasks[task].name
     return [Finding("diagnostic", "context-balanced", name, cpu, "preempt=0 softirq=0",

@@ -73,6 +73,11 @@ class Ctx(NamedTuple):
     hardirq: int = 0  # hard interrupt nesting (in_hardirq())
     irqs_off: bool = False
 
+    @property
+    def atomic(self) -> bool:
+        """Preemption or bottom halves are disabled: the task here cannot be switched out."""
+        return bool(self.preempt or self.softirq)
+
 
 class Cpu(NamedTuple):
     current: int  # index of the task running on this CPU (its idle task when nothing else runs)
