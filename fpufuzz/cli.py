@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from fpufuzz import __version__, cli_fuzz, corpus, variant
+from fpufuzz import __version__, cli_check, cli_fuzz, cli_report, corpus, variant
 from fpufuzz.errors import FpufuzzError
 from fpufuzz.render import explain, print_run, run_json, verdict_line
 from fpufuzz.replay import expected_outcome, replay
@@ -25,6 +25,8 @@ USAGE_EXAMPLES = """examples:
   fpufuzz replay corpus/exec+migrate-back+kthread.case --variant original --explain
   fpufuzz replay --check                            every corpus case on every variant, against expectations
   fpufuzz fuzz --check                              fuzz every variant, compare with each variant's EXPECT
+  fpufuzz check --variant original                  exhaustive search: the shortest counterexample
+  fpufuzz report --format markdown                  the verdict matrix, ready to paste into a reply
 """
 
 
@@ -80,6 +82,15 @@ def _parser() -> argparse.ArgumentParser:
                        epilog=FUZZ_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli_fuzz.add_arguments(p)
     p.set_defaults(handler=lambda args, console: cli_fuzz.cmd_fuzz(args, console, default_corpus))
+
+    p = sub.add_parser("check", help="explore every state up to a bound: shortest counterexample or clean",
+                       epilog=cli_check.CHECK_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli_check.add_arguments(p)
+    p.set_defaults(handler=lambda args, console: cli_check.cmd_check(args, console, default_corpus))
+
+    p = sub.add_parser("report", help="verdict matrix: every variant × corpus cases, fuzzer and explorer")
+    cli_report.add_arguments(p)
+    p.set_defaults(handler=lambda args, console: cli_report.cmd_report(args, console, default_corpus))
     return parser
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
-from fpufuzz import reach
+from fpufuzz import ops, reach
 from fpufuzz.ops import DONE, Model, Step
 from fpufuzz.oracle import Finding
 
@@ -128,8 +128,8 @@ class _Base(RuleBasedStateMachine):
                 if self.world.cpus[to].owner == self.world.tasks[i].fpu and self.world.running_on(i) != to]
 
     def _moves(self):
-        schedule = self.legal.get("schedule", ())
-        preemptible = sorted({s.get("cpu") for s in schedule})
+        # Any CPU that can switch tasks can take a task once it is switched out, even if nothing waits for it now.
+        preemptible = [cpu for cpu in range(len(self.world.cpus)) if ops.preemptible(self.world, cpu)]
         ranked = sorted(range(len(self.world.tasks)), key=lambda i: self._rank_task(self.world.tasks[i].name))
         for index in ranked:
             task = self.world.tasks[index]
@@ -177,7 +177,7 @@ class _Base(RuleBasedStateMachine):
 
     def _migrate(self, index: int, pick: int) -> None:
         task = self.world.tasks[index]
-        targets = sorted({s.get("cpu") for s in self.legal.get("schedule", ())} - {task.cpu})
+        targets = [cpu for cpu in range(len(self.world.cpus)) if cpu != task.cpu and ops.preemptible(self.world, cpu)]
         if targets:
             self._move(task.name, _pick(targets, pick), pick // len(targets))
 

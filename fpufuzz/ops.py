@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from fpufuzz import oracle
 from fpufuzz.config import Config, initial_world
-from fpufuzz.errors import IllegalStep, ModelError
+from fpufuzz.errors import FpufuzzError, IllegalStep, ModelError
 from fpufuzz.oracle import Finding
 from fpufuzz.runtime import Pause
 from fpufuzz.state import IDLE, KERNEL_MODE, KTHREAD, USER, USER_MODE, Cont, Value, World
@@ -79,10 +79,11 @@ class StepResult(NamedTuple):
 class Model:
     """A variant's kernel on a configured machine: the thing steps are applied to."""
 
-    def __init__(self, variant, config: Config):
+    def __init__(self, variant, config: Config, ops: tuple[str, ...] | None = None):
         self.variant = variant
         self.config = config
         self.kernel_class = variant.kernel_class
+        self.ops = None if ops is None else check_ops(ops)  # restrict what the world may do (explorer --ops)
 
     def initial(self) -> World:
         world = initial_world(self.config)
@@ -109,7 +110,28 @@ class Model:
 
     def enabled(self, world: World) -> list[Step]:
         """Every step legal in ``world``, with ``run`` going to the next interleaving point."""
-        return enabled(self.config, world)
+        steps = enabled(self.config, world)
+        if self.ops is None:
+            return steps
+        return [s for s in steps if s.op in self.ops or f"{s.op}:{s.get('call') or s.get('work')}" in self.ops]
+
+
+def op_names() -> list[str]:
+    """What ``--ops`` accepts: operation names, and ``syscall:CALL`` / ``kwork:WORK`` / ``irq:WORK``."""
+    names = list(OPS)
+    for op, params in OPS.items():
+        for allowed in params.values():
+            if isinstance(allowed, tuple):
+                names.extend(f"{op}:{value}" for value in allowed)
+    return names
+
+
+def check_ops(ops) -> frozenset[str]:
+    known = op_names()
+    for name in ops:
+        if name not in known:
+            raise FpufuzzError(f"--ops: unknown operation {name!r}; known: {', '.join(known)}")
+    return frozenset(ops)
 
 
 # ---------------------------------------------------------------- argument helpers
@@ -305,6 +327,16 @@ _HANDLERS = {"user_write": _user_write, "syscall": _syscall, "kwork": _kwork, "r
 # ---------------------------------------------------------------- what may happen next
 
 
+def preemptible(world: World, cpu: int) -> bool:
+    """The CPU may switch tasks now: interrupts on, and its task in user mode, at rest, or paused where
+    preemption and bottom halves are enabled."""
+    state = world.cpus[cpu]
+    if state.ctx.irqs_off or state.ctx.hardirq:
+        return False
+    task = world.tasks[state.current]
+    return task.mode == USER_MODE or task.cont is None or not state.ctx.atomic
+
+
 def enabled(config: Config, world: World) -> list[Step]:
     """Every legal step, ``run`` without ``until`` (finest interleaving). Order is deterministic."""
     steps = []
@@ -325,8 +357,7 @@ def enabled(config: Config, world: World) -> list[Step]:
             continue
         if not (config.preempt_rt and ctx.atomic):
             steps.extend(Step.make("irq", cpu=cpu, work=w) for w in WORKS)
-        prev = world.tasks[state.current]
-        if prev.mode != USER_MODE and prev.cont is not None and ctx.atomic:
+        if not preemptible(world, cpu):
             continue
         for index, task in enumerate(world.tasks):
             if world.running_on(index) is None and not (task.kind == IDLE and task.cpu != cpu):

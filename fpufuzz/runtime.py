@@ -16,6 +16,9 @@ Paused kernel paths (the design the explorer and replay rely on; docs/model.md t
   so locals computed before the pause (a ``cpu`` read before a migration, say) keep their old values exactly as
   in the kernel. From the first unrecorded event on, execution is live.
 
+Event results that name a CPU, a task or an fpu are typed (``CpuId``, ``TaskId``, ``FpuId``: ints that say what they
+are), so the explorer's symmetry reduction can rename them inside logs.
+
 This works because modeled kernel code is deterministic given its event results: it must reach state only
 through ``k`` (the variant contract, docs/variants.md).
 """
@@ -25,7 +28,7 @@ from __future__ import annotations
 import sys
 
 from fpufuzz.errors import ModelError
-from fpufuzz.state import INIT, KERNEL_PART, Ctx, Value, World
+from fpufuzz.state import INIT, KERNEL_PART, CpuId, Ctx, FpuId, TaskId, Value, World
 
 # Kernel constants the modeled code uses, with the kernel's spellings.
 fpu_fpregs_owner_ctx = "fpu_fpregs_owner_ctx"
@@ -131,13 +134,13 @@ class Kernel:
         return _INIT_FPSTATE
 
     def smp_processor_id(self) -> int:
-        return self._event(False, "smp_processor_id", lambda: self.cpu)
+        return self._event(False, "smp_processor_id", lambda: CpuId(self.cpu))
 
     # ------------------------------------------------------------ per-CPU variables
 
     def this_cpu_read(self, var: str):
         field = self._per_cpu_field(var)
-        raw = self._event(field != "current", f"read {var}", lambda: getattr(self.cpus[self.cpu], field))
+        raw = self._event(field != "current", f"read {var}", self._get_cpu, field)
         return self._wrap_per_cpu(field, raw)
 
     def this_cpu_write(self, var: str, value) -> None:
@@ -161,6 +164,13 @@ class Kernel:
         if field == "current":
             return TaskRef(self, raw)
         return raw
+
+    def _get_cpu(self, field: str):
+        """A per-CPU value as the log records it: identities typed, so the explorer can rename them."""
+        raw = getattr(self.cpus[self.cpu], field)
+        if raw is None or field == "in_kernel_fpu":
+            return raw
+        return TaskId(raw) if field == "current" else FpuId(raw)
 
     def _set_cpu(self, field: str, raw) -> None:
         self.cpus[self.cpu] = self.cpus[self.cpu]._replace(**{field: raw})
@@ -373,7 +383,7 @@ class FpuRef:
 
     @property
     def last_cpu(self) -> int:
-        return self.k._event(True, "read fpu->last_cpu", lambda: self.k.fpus[self.fpu_id].last_cpu)
+        return self.k._event(True, "read fpu->last_cpu", lambda: CpuId(self.k.fpus[self.fpu_id].last_cpu))
 
     @last_cpu.setter
     def last_cpu(self, cpu: int) -> None:

@@ -47,6 +47,25 @@ def _part(part: int, prefix: str) -> str:
 INIT = Value(INIT_PART, INIT_PART)
 KERNEL = Value(KERNEL_PART, KERNEL_PART)
 
+class CpuId(int):
+    """A CPU number as kernel code holds it in a local (``smp_processor_id()``, ``fpu->last_cpu``). Equal to the
+    plain int; the type lets the explorer's symmetry reduction rename CPU numbers inside a paused path's log."""
+
+    __slots__ = ()
+
+
+class TaskId(int):
+    """A task as kernel code holds it (``current``, ``prev``): its index in ``World.tasks``."""
+
+    __slots__ = ()
+
+
+class FpuId(int):
+    """A ``struct fpu *`` as kernel code holds it (``fpu_fpregs_owner_ctx``): an fpu identity."""
+
+    __slots__ = ()
+
+
 # Task kinds. Kernel threads and idle tasks have PF_KTHREAD.
 USER, KTHREAD, IDLE = "user", "kthread", "idle"
 # Task modes.

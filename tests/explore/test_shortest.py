@@ -1,51 +1,122 @@
-"""The explorer's first slice: breadth-first search over the same model and oracle as the fuzzer.
+"""The explorer: breadth-first search over the same model and oracle as the fuzzer.
 
-The shortest counterexample on ``original`` is the seed's scenario (9 steps), and the fuzzer's minimized case
-is exactly as short.
+The shortest counterexample on ``original`` is the seed's scenario (9 steps), the fuzzer's minimized case is as
+short, the two searches agree on every variant, and the reachable-state counts of two small machines are pinned
+so that a silent change to the model shows up here.
 """
 
 from __future__ import annotations
 
-from helpers import model_of
+import pytest
+from helpers import model_of, run
 
-from fpufuzz import variant
-from fpufuzz.explore import canonical, explore
+from fpufuzz import Config, canon, corpus, variant
+from fpufuzz.explore import explore
 from fpufuzz.fuzz import fuzz
-from fpufuzz.state import Value
+from fpufuzz.replay import replay
 
 SMALL = dict(cpus=2, users=1, kthreads=0)
+SEED_LENGTH = len(corpus.load("corpus/exec+migrate-back+kthread.case").steps)
 
 
-def test_shortest_counterexample_on_original_is_the_seeds_length():
-    result = explore(model_of("original", **SMALL), max_depth=10)
+def test_shortest_counterexample_on_original_is_no_longer_than_the_seeds():
+    result = explore(model_of("original", **SMALL))
     assert result.outcome == "violates user-regs"
-    assert len(result.steps) == 9
-    assert result.levels[:4] == [1, 2, 3, 12]  # pinned: a silent change to the model shows up here
+    assert len(result.steps) == 9 <= SEED_LENGTH
+    assert result.levels[:4] == [1, 1, 1, 6]
 
 
-def test_the_fixes_are_clean_to_the_same_depth():
-    for name in ("exec_invalidate_last_cpu", "exec_invalidate_both"):
-        result = explore(model_of(name, **SMALL), max_depth=9)
-        assert result.outcome == "clean" and result.depth == 9 and not result.complete
+@pytest.mark.parametrize("machine, symmetry, states, depth", [
+    (dict(cpus=2, users=1, kthreads=0), True, 2418, 16),
+    (dict(cpus=2, users=1, kthreads=0), False, 4836, 16),
+    (dict(cpus=1, users=1, kthreads=1), True, 1577, 14),
+])
+def test_pinned_reachable_state_counts(machine, symmetry, states, depth):
+    """Complete state spaces of the upstream fix. If the model changes on purpose, update the numbers and say
+    why in the commit; if not, something changed silently."""
+    result = explore(model_of("exec_invalidate_last_cpu", **machine), symmetry=symmetry)
+    assert (result.outcome, result.complete, result.states, result.depth) == ("clean", True, states, depth)
 
 
-def test_always_valid_shortest_is_two_steps():
-    result = explore(model_of("always_valid", **SMALL), max_depth=4)
-    assert [str(s) for s in result.steps] == ["schedule cpu=0 next=u0", "run task=u0 until=done"]
+def test_symmetry_reduction_keeps_verdicts_and_lengths():
+    for name in ("original", "always_valid"):
+        with_symmetry = explore(model_of(name, **SMALL))
+        without = explore(model_of(name, **SMALL), symmetry=False)
+        assert with_symmetry.outcome == without.outcome
+        assert len(with_symmetry.steps) == len(without.steps)
+        assert with_symmetry.states <= without.states
+
+
+@pytest.mark.parametrize("name", variant.names())
+def test_explorer_and_fuzzer_agree(name):
+    """On a small machine the exhaustive search and the ci fuzzing profile reach the same verdict. A variant the
+    explorer proves clean gets a shorter fuzzing budget: there, agreement means no false alarm."""
+    v = variant.load(name)
+    explored = explore(model_of(name, **SMALL))
+    fuzzed = fuzz(v, Config(**SMALL), "ci", examples=None if explored.steps else 150)
+    assert explored.outcome == fuzzed.outcome
+    if explored.steps:
+        assert len(fuzzed.steps) >= len(explored.steps)  # the explorer's is a shortest one
+
+
+def test_the_counterexample_replays_as_a_corpus_case():
+    result = explore(model_of("original", **SMALL))
+    case = corpus.Case("explored", "", Config(**SMALL), result.steps, comments=[""] * len(result.steps))
+    run = replay(case, variant.load("original"))
+    assert run.outcome == "violates user-regs" and run.failing.number == len(result.steps)
 
 
 def test_the_fuzzers_minimized_case_is_as_short_as_the_shortest(fuzz_config):
     found = fuzz(variant.load("original"), fuzz_config, "ci")
-    shortest = explore(model_of("original", **SMALL), max_depth=10)
+    shortest = explore(model_of("original", **SMALL))
     assert len(found.steps) == len(shortest.steps)
+
+
+def test_a_bound_is_stated_when_the_search_stops_early():
+    result = explore(model_of("exec_invalidate_last_cpu", **SMALL), max_depth=5)
+    assert (result.outcome, result.complete, result.stopped, result.depth) == ("clean", False, "depth", 5)
+    assert result.states == sum(result.levels)
+
+
+def test_ctrl_c_stops_cleanly_with_the_bound_reached():
+    def interrupt(progress):
+        if progress.depth == 4:
+            raise KeyboardInterrupt
+
+    result = explore(model_of("exec_invalidate_last_cpu", **SMALL), progress=interrupt, every=0)
+    assert result.stopped == "interrupted" and not result.complete and result.depth == 4
+    assert result.states > sum(result.levels[:5]) - 1
+
+
+def test_two_worker_processes_find_the_same_states():
+    serial = explore(model_of("exec_invalidate_last_cpu", **SMALL))
+    parallel = explore(model_of("exec_invalidate_last_cpu", **SMALL), jobs=2)
+    assert (parallel.states, parallel.levels, parallel.jobs) == (serial.states, serial.levels, 2)
+    shortest = explore(model_of("original", **SMALL), jobs=2)
+    assert len(shortest.steps) == 9
 
 
 def test_canonical_form_renames_values_by_first_occurrence():
     world = model_of("original", **SMALL).initial()
 
     def shift(v):
-        return Value(v.user + 10, v.sup + 10) if v is not None and v.user > 0 else v
+        return v._replace(user=v.user + 10, sup=v.sup + 10) if v is not None and v.user > 0 else v
 
     shifted = world._replace(fpus=tuple(f._replace(fpstate=shift(f.fpstate)) for f in world.fpus),
                              expect=tuple(shift(v) for v in world.expect), fresh=99)
-    assert shifted != world and canonical(shifted) == canonical(world)
+    assert shifted != world and canon.key(shifted) == canon.key(world)
+
+
+def test_canonical_form_identifies_mirrored_cpus_and_swapped_users():
+    one = model_of("original", cpus=2, users=1, kthreads=0)
+    on_cpu0, _ = run(one, "schedule cpu=0 next=u0", "run task=u0 until=done")
+    on_cpu1, _ = run(one, "schedule cpu=1 next=u0", "run task=u0 until=done")
+    assert on_cpu0 != on_cpu1 and canon.key(on_cpu0) == canon.key(on_cpu1)
+    assert canon.key(on_cpu0, symmetry=False) != canon.key(on_cpu1, symmetry=False)
+
+    two = model_of("original", cpus=2, users=2, kthreads=0)
+    u0_runs, _ = run(two, "schedule cpu=0 next=u0", "run task=u0 until=done", "user_write task=u0")
+    u1_runs, _ = run(two, "schedule cpu=0 next=u1", "run task=u1 until=done", "user_write task=u1")
+    assert u0_runs != u1_runs and canon.key(u0_runs) == canon.key(u1_runs)
+    u1_waits_elsewhere, _ = run(two, "schedule cpu=1 next=u0", "run task=u0 until=done", "user_write task=u0")
+    assert canon.key(u1_waits_elsewhere) != canon.key(u0_runs)  # u1 last ran on CPU0, not on u0's CPU
