@@ -31,6 +31,7 @@ def add_arguments(p) -> None:
     p.add_argument("--kthreads", type=int, default=0, help="kernel threads (default 0)")
     p.add_argument("--depth", type=int, default=1000, help="stop after this many levels (default: no bound)")
     p.add_argument("--max-states", type=int, default=50_000_000, help="stop after this many states")
+    p.add_argument("--max-seconds", type=float, default=None, help="stop after the level that passes this time")
     p.add_argument("--ops", help=f"comma-separated operations the world may do (default all): {', '.join(op_names())}")
     p.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes (default: the CPUs here)")
     p.add_argument("--no-symmetry", action="store_true", help="store permuted worlds separately")
@@ -75,7 +76,7 @@ def _explore(model: Model, args, console: Console) -> Exploration:
                                          f"{p.states:,} states  {rate:,.0f} states/s")
 
         return explore(model, max_depth=args.depth, max_states=args.max_states, symmetry=not args.no_symmetry,
-                       jobs=args.jobs, progress=report)
+                       jobs=args.jobs, progress=report, max_seconds=args.max_seconds)
 
 
 def as_expected(v, result: Exploration) -> bool:
@@ -95,7 +96,8 @@ def machine(config: Config) -> str:
 def bound(result: Exploration) -> str:
     """What a clean verdict covers, in words."""
     how = {None: "complete", "depth": f"stopped at the depth bound {result.depth}",
-           "states": "stopped at the state bound", "interrupted": f"interrupted after depth {result.depth}"}
+           "states": "stopped at the state bound", "time": "stopped at the time bound",
+           "interrupted": f"interrupted after depth {result.depth}"}
     return (f"{how[result.stopped] if not result.complete else 'complete'}; depth {result.depth}, "
             f"{result.transitions:,} transitions, {result.seconds:.1f} s, {result.bytes_per_state:,.0f} B/state, "
             f"symmetry {'on' if result.symmetry else 'off'}, {result.jobs} job{'s' if result.jobs > 1 else ''}")

@@ -40,7 +40,7 @@ class Exploration:
     complete: bool  # the frontier emptied: every reachable state was seen
     seconds: float
     levels: list[int] = field(default_factory=list)  # states first seen at each depth
-    stopped: str | None = None  # why a clean search ended early: "depth", "states", "interrupted"
+    stopped: str | None = None  # why a clean search ended early: "depth", "states", "time", "interrupted"
     symmetry: bool = True
     jobs: int = 1
     bytes_per_state: float = 0.0  # memory of the table of states (fingerprint, index, parent) per state
@@ -93,13 +93,13 @@ def _violations(result) -> tuple[str, ...]:
 
 
 def explore(model: Model, max_depth: int = 1000, max_states: int = 50_000_000, symmetry: bool = True,
-            jobs: int = 1, progress=None, every: float = 0.5) -> Exploration:
+            jobs: int = 1, progress=None, every: float = 0.5, max_seconds: float | None = None) -> Exploration:
     """Breadth-first from the initial state until a violation (the shortest), the frontier empties (complete),
-    ``max_depth`` or ``max_states``, or Ctrl-C. ``progress`` is called with a ``Progress`` about every ``every``
-    seconds."""
+    ``max_depth``, ``max_states``, ``max_seconds`` (checked between levels and reported as "time"), or Ctrl-C.
+    ``progress`` is called with a ``Progress`` about every ``every`` seconds."""
     search = _Search(model, symmetry, jobs, progress, every)
     try:
-        return search.run(max_depth, max_states)
+        return search.run(max_depth, max_states, max_seconds)
     finally:
         search.close()
 
@@ -129,7 +129,7 @@ class _Search:
         self.parent.append(parent)
         return True
 
-    def run(self, max_depth: int, max_states: int) -> Exploration:
+    def run(self, max_depth: int, max_states: int, max_seconds: float | None = None) -> Exploration:
         self.start = time.perf_counter()
         initial = self.model.initial()
         self.add(canon.key(initial, self.symmetry), -1)
@@ -140,6 +140,9 @@ class _Search:
             while frontier:
                 if depth >= max_depth or len(self.keys) >= max_states:
                     stopped = "depth" if depth >= max_depth else "states"
+                    break
+                if max_seconds is not None and time.perf_counter() - self.start >= max_seconds:
+                    stopped = "time"
                     break
                 frontier, found = self.expand(frontier, depth)
                 if found is not None:
