@@ -64,6 +64,7 @@ class _Base(RuleBasedStateMachine):
         if self.campaign.listener is not None:
             self.campaign.listener(self.campaign)
         self._legal = None
+        self._derived: dict[str, list] = {}  # migrations and cache hits of the current world, computed once
         self.recent: list[str] = []  # task names, most recently stepped first
 
     @property
@@ -90,7 +91,7 @@ class _Base(RuleBasedStateMachine):
         trace: list = []
         before = self.world
         result = self.model.apply(before, step, trace)
-        self.world, self._legal = result.world, None
+        self.world, self._legal, self._derived = result.world, None, {}
         self.steps.append(_concrete(step, before, result.world))
         task = step.get("next") or step.get("task")
         if task is not None:
@@ -118,14 +119,19 @@ class _Base(RuleBasedStateMachine):
     def migrations(self) -> list[tuple[str, int]]:
         """(task, CPU) for every task running on a CPU where it may be switched out, and another CPU that may
         switch to it."""
-        return [(self.world.tasks[i].name, to) for i, to in self._moves() if to != self.world.tasks[i].cpu
-                or self.world.running_on(i) is None]
+        if "migrations" not in self._derived:
+            self._derived["migrations"] = [(self.world.tasks[i].name, to) for i, to in self._moves()
+                                           if to != self.world.tasks[i].cpu or self.world.running_on(i) is None]
+        return self._derived["migrations"]
 
     @property
     def cache_hits(self) -> list[tuple[str, int]]:
         """(user task, CPU) where the CPU's owner tag is the task's fpu and the task is not running there."""
-        return [(self.world.tasks[i].name, to) for i, to in self._moves()
-                if self.world.cpus[to].owner == self.world.tasks[i].fpu and self.world.running_on(i) != to]
+        if "cache_hits" not in self._derived:
+            self._derived["cache_hits"] = [(self.world.tasks[i].name, to) for i, to in self._moves()
+                                           if self.world.cpus[to].owner == self.world.tasks[i].fpu
+                                           and self.world.running_on(i) != to]
+        return self._derived["cache_hits"]
 
     def _moves(self):
         # Any CPU that can switch tasks can take a task once it is switched out, even if nothing waits for it now.
