@@ -26,7 +26,7 @@ from __future__ import annotations
 from hashlib import blake2b
 from itertools import permutations, product
 
-from fpufuzz.state import IDLE, INIT_PART, KERNEL_PART, USER, CpuId, FpuId, TaskId, Value, World
+from fpufuzz.state import DEAD_MODE, IDLE, INIT_PART, KERNEL_PART, USER, CpuId, FpuId, TaskId, Value, World
 
 DIGEST_BYTES = 16
 
@@ -79,7 +79,7 @@ def _task_signature(world: World, index: int) -> str:
     cont = t.cont
     where = "-" if cont is None else f"{cont.path}{cont.args}{cont.label}{len(cont.log)}"
     running = world.cpus[t.cpu].current == index
-    return f"{t.kind}|{t.mode}|{t.tif}|{running}|{where}|{_shape(world.expect[index])}"
+    return f"{t.kind}|{t.mode}|{t.tif}|{t.sigpending}|{running}|{where}|{_shape(world.expect[index])}"
 
 
 def _cpu_signature(world: World, cpu: int) -> str:
@@ -109,10 +109,13 @@ def _encode(world: World, cpu_order: list[int], task_order: list[int]) -> str:
     def fpu(f) -> str:
         return "N" if f is None else str(fpu_new.setdefault(f, len(fpu_new)))
 
+    def part(p) -> int:
+        return value_new.setdefault(p, len(value_new) - 1)
+
     def value(v) -> str:
         if v is None:
             return "-"
-        return f"{value_new.setdefault(v.user, len(value_new) - 1)}/{value_new.setdefault(v.sup, len(value_new) - 1)}"
+        return f"{part(v.user)}/{part(v.sup)}"
 
     def item(x) -> str:
         kind = type(x)
@@ -124,9 +127,17 @@ def _encode(world: World, cpu_order: list[int], task_order: list[int]) -> str:
             return f"f{fpu(x)}"
         if kind is Value:
             return value(x)
-        if kind is tuple:
+        if isinstance(x, tuple):
             return "(" + ",".join(item(y) for y in x) + ")"
         return repr(x)
+
+    def frame(index: int) -> str:
+        """A task slot's signal frame and the ghost's expectation of it (value parts renamed)."""
+        if not world.frames:
+            return ""
+        f, expected = world.frames[index], world.expect_frame[index]
+        shown = "-" if f is None else f"{part(f.value)}:{f.page}:{f.xrstor_modifies:d}"
+        return f",{shown},{'-' if expected is None else part(expected)}"
 
     out = []
     for old in cpu_order:
@@ -136,11 +147,15 @@ def _encode(world: World, cpu_order: list[int], task_order: list[int]) -> str:
     for old in task_order:
         t = world.tasks[old]
         cont = "" if t.cont is None else f"{t.cont.path}{item(t.cont.args)}@{t.cont.label}:{item(t.cont.log)}"
-        out.append(f"T{t.kind},{t.mode},{cpu_new[t.cpu]},{t.tif:d},{fpu(t.fpu)},{value(world.expect[old])},{cont}")
+        # A free slot's CPU is overwritten when fork allocates it: not part of its behaviour.
+        where = "-" if t.mode == DEAD_MODE else cpu_new[t.cpu]
+        out.append(f"T{t.kind},{t.mode},{where},{t.tif:d},{t.sigpending:d},{fpu(t.fpu)},"
+                   f"{value(world.expect[old])}{frame(old)},{cont}")
     referenced = sorted(fpu_new, key=fpu_new.get)
     for old in referenced:
         f = world.fpus[old]
         out.append(f"F{cpu_new[f.last_cpu]},{value(f.fpstate)}")
-    # Identities no task or CPU refers to (none yet; fork and exit will free and reuse them): as a sorted set.
+    # Identities no task or CPU refers to (none while every task slot keeps its own fpu): as a sorted set.
     spare = sorted(f"{cpu_new[f.last_cpu]},{value(f.fpstate)}" for i, f in enumerate(world.fpus) if i not in fpu_new)
-    return ";".join(out) + "|" + ";".join(spare)
+    free = ",".join(str(task_new[i]) for i in world.free)  # the allocator's order matters: it is LIFO
+    return ";".join(out) + "|" + ";".join(spare) + "|" + free

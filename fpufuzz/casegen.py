@@ -14,10 +14,26 @@ from fpufuzz.replay import replay
 
 def canonical(steps: list[Step]) -> tuple[list[Step], Config]:
     """Rename CPUs and tasks by first appearance (u0, u1, ... k0, ...; idleN follows its CPU) and size the machine
-    to what the steps use. Interchangeable CPUs and tasks start alike, so outcomes do not change."""
+    to what the steps use. Interchangeable CPUs and tasks start alike, so outcomes do not change. Fork children
+    are named after the machine's own tasks (u<users>, ..., w0, ...), and the machine gets the operation
+    families and free slots the steps need."""
     cpus: dict[int, int] = {}
     tasks: dict[str, str] = {}
-    counts = {"u": 0, "k": 0}
+    counts = {"u": 0, "k": 0, "w": 0}
+    children = [s.get("child") for s in steps if s.op == "fork"]
+    initial = []
+    for step in steps:
+        for key in ("task", "next"):
+            name = step.get(key)
+            if name and not name.startswith("idle") and name not in children and name not in initial:
+                initial.append(name)
+    for name in initial:
+        tasks[name] = f"{name[0]}{counts[name[0]]}"
+        counts[name[0]] += 1
+    users = counts["u"]
+    for name in children:
+        tasks[name] = f"{name[0]}{counts[name[0]]}"
+        counts[name[0]] += 1
 
     def cpu(n: int) -> int:
         return cpus.setdefault(n, len(cpus))
@@ -37,11 +53,14 @@ def canonical(steps: list[Step]) -> tuple[list[Step], Config]:
         for key, value in step.args:
             if key == "cpu":
                 value = cpu(value)
-            elif key in ("task", "next"):
+            elif key in ("task", "next", "child"):
                 value = task(value)
             args.append((key, value))
         renamed.append(Step(step.op, tuple(args)))
-    config = Config(cpus=max(len(cpus), 1), users=max(counts["u"], 1), kthreads=counts["k"])
+    lifecycle = any(s.op == "fork" or s.get("call") == "exit" or s.get("work") == "exit" for s in steps)
+    signals = any(s.op in ("signal", "frame_write", "sigreturn") for s in steps)
+    config = Config(cpus=max(len(cpus), 1), users=max(users, 1), kthreads=counts["k"], spare=max(len(children), 1),
+                    lifecycle=lifecycle, signals=signals)
     return renamed, config
 
 

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fpufuzz import casegen, corpus, profiles, variant
-from fpufuzz.config import Config
+from fpufuzz.config import WHOLE, Config
 from fpufuzz.fuzz import FuzzResult, fuzz, required_reachability
 from fpufuzz.machine import Campaign
 from fpufuzz.reach import SOMETIMES
@@ -35,7 +35,7 @@ def add_arguments(p) -> None:
 
 
 def cmd_fuzz(args, console: Console, default_corpus) -> int:
-    config = Config(cpus=args.cpus, users=args.users, kthreads=args.kthreads)
+    config = Config(cpus=args.cpus, users=args.users, kthreads=args.kthreads, **WHOLE)
     variants = [variant.load(name) for name in (args.variant or variant.names())]
     budget = args.examples or profiles.get(args.profile).max_examples
     results = _run_all(variants, config, args, budget, console)

@@ -5,19 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fpufuzz.errors import FpufuzzError
-from fpufuzz.state import IDLE, INIT, KERNEL, KERNEL_MODE, KTHREAD, USER, Cont, Cpu, Ctx, Fpu, Task, Value, World
+from fpufuzz.state import (DEAD_MODE, IDLE, INIT, KERNEL, KERNEL_MODE, KTHREAD, USER, Cont, Cpu, Ctx, Fpu, Task, Value,
+                           World)
 
 MAX_CPUS, MAX_TASKS = 4, 6
 
 
 @dataclass(frozen=True)
 class Config:
-    """The machine: CPUs, user tasks, kernel threads, and kernel configuration options."""
+    """The machine: CPUs, user tasks, kernel threads, free task slots for forks, and kernel configuration
+    options. ``spare`` bounds the tasks: a fork needs a free slot (a spare one, or one an exited task left)."""
 
     cpus: int = 2
     users: int = 2
     kthreads: int = 1
     preempt_rt: bool = False  # CONFIG_PREEMPT_RT: fpregs_lock() is preempt_disable()
+    spare: int = 1
+    lifecycle: bool = False  # tasks fork (user tasks, user workers) and exit
+    signals: bool = False  # signals are delivered to user tasks, which write their frames and sigreturn
 
     def __post_init__(self):
         if not 1 <= self.cpus <= MAX_CPUS:
@@ -25,16 +30,27 @@ class Config:
         if not 1 <= self.users <= MAX_TASKS or not 0 <= self.kthreads <= MAX_TASKS:
             raise FpufuzzError(f"users={self.users} kthreads={self.kthreads}: choose users 1-{MAX_TASKS}, "
                                f"kthreads 0-{MAX_TASKS}")
+        if not 0 <= self.spare <= MAX_TASKS:
+            raise FpufuzzError(f"spare={self.spare}: choose 0 to {MAX_TASKS} free task slots")
 
     def header(self) -> str:
         text = f"cpus={self.cpus} users={self.users} kthreads={self.kthreads}"
-        return text + (" preempt_rt=yes" if self.preempt_rt else "")
+        text += " preempt_rt=yes" if self.preempt_rt else ""
+        text += " lifecycle=yes" if self.lifecycle else ""
+        text += " signals=yes" if self.signals else ""
+        return text + (f" spare={self.spare}" if self.spare != Config.spare else "")
+
+
+# The whole machine the fuzz tests and ``fpufuzz fuzz`` use by default: every operation enabled. The core
+# configuration (``Config()``) keeps the fixed task population of the first model, which the explorer's pinned
+# state counts are measured on.
+WHOLE = dict(lifecycle=True, signals=True)
 
 
 def initial_world(config: Config) -> World:
     """Every CPU runs its idle task with kernel-owned registers; each user task has just been forked (it waits in
     ``ret_from_fork`` with its own fresh register image in memory, ``TIF_NEED_FPU_LOAD`` set, ``last_cpu`` -1);
-    each kernel thread sleeps at the top of its loop. This is a state the kernel reaches, and nothing in it is
+    each kernel thread sleeps at the top of its loop; ``spare`` task slots are free for forks. This is a state the kernel reaches, and nothing in it is
     cached: every later skip of a restore must be earned.
     The ``ret_from_fork`` continuations are unlabelled here; ``Model.initial()`` labels them with the
     variant's first event.
@@ -54,5 +70,12 @@ def initial_world(config: Config) -> World:
         tasks.append(Task(f"k{n}", KTHREAD, KERNEL_MODE, 0, True, len(fpus), None))
         fpus.append(Fpu(-1, INIT))
         expect.append(None)
+    free = []
+    for _ in range(config.spare):  # never used: no name, an fpu nothing has ever cached
+        free.append(len(tasks))
+        tasks.append(Task("", USER, DEAD_MODE, 0, True, len(fpus), None))
+        fpus.append(Fpu(-1, INIT))
+        expect.append(None)
     cpus = tuple(Cpu(cpu, None, KERNEL, False, Ctx()) for cpu in range(config.cpus))
-    return World(cpus, tuple(tasks), tuple(fpus), tuple(expect), fresh)
+    return World(cpus, tuple(tasks), tuple(fpus), tuple(expect), fresh, (None,) * len(tasks), (None,) * len(tasks),
+                 tuple(free))

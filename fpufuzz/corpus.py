@@ -30,7 +30,7 @@ from pathlib import Path
 
 from fpufuzz.config import Config
 from fpufuzz.errors import CorpusFormatError, FpufuzzError
-from fpufuzz.ops import OPS, Step
+from fpufuzz.ops import DEFAULTS, OPS, Step
 from fpufuzz.oracle import VIOLATIONS
 
 FORMAT = 1
@@ -132,12 +132,12 @@ def _config(where: str, entry) -> Config:
     values = {}
     for word in text.split():
         key, sep, value = word.partition("=")
-        if not sep or key not in ("cpus", "users", "kthreads", "preempt_rt"):
-            raise CorpusFormatError(f"{where}:{number}: config: unknown setting {word!r}; "
-                                    "settings are cpus=N users=N kthreads=N preempt_rt=yes|no")
-        if key == "preempt_rt":
+        if not sep or key not in ("cpus", "users", "kthreads", "preempt_rt", "spare", "lifecycle", "signals"):
+            raise CorpusFormatError(f"{where}:{number}: config: unknown setting {word!r}; settings are cpus=N "
+                                    "users=N kthreads=N spare=N preempt_rt=yes|no lifecycle=yes|no signals=yes|no")
+        if key in ("preempt_rt", "lifecycle", "signals"):
             if value not in ("yes", "no"):
-                raise CorpusFormatError(f"{where}:{number}: config: preempt_rt must be yes or no")
+                raise CorpusFormatError(f"{where}:{number}: config: {key} must be yes or no")
             values[key] = value == "yes"
         elif not value.isdigit():
             raise CorpusFormatError(f"{where}:{number}: config: {key} must be a number, not {value!r}")
@@ -205,7 +205,8 @@ def parse_step(text: str, where: str = "<step>") -> Step:
         if not sep or key not in OPS[op]:
             raise CorpusFormatError(f"{where}: {op} takes {' '.join(k + '=' for k in OPS[op])}; got {arg!r}")
         values[key] = _value(where, op, key, value)
-    missing = [k for k, kind in OPS[op].items() if not str(kind).endswith("?") and k not in values]
+    missing = [k for k, kind in OPS[op].items()
+               if not str(kind).endswith("?") and (op, k) not in DEFAULTS and k not in values]
     if missing:
         raise CorpusFormatError(f"{where}: {op} needs {', '.join(k + '=' for k in missing)}")
     return Step.make(op, **values)

@@ -11,15 +11,16 @@ nothing else calls ``k.return_to_user_mode()``, so nothing else reaches user mod
 
 from __future__ import annotations
 
-from fpufuzz.runtime import _TIF_NEED_FPU_LOAD
+from fpufuzz.runtime import _TIF_NEED_FPU_LOAD, PF_KTHREAD, PF_USER_WORKER
 
 # ---------------------------------------------------------------- arch/x86/entry/common.c
 
 
-def do_syscall_64(k, nr):
-    """A system call from user mode. arch/x86/entry/common.c (v6.5-rc7). ``nr`` names the syscall's body."""
+def do_syscall_64(k, nr, *args):
+    """A system call from user mode. arch/x86/entry/common.c (v6.5-rc7). ``nr`` names the syscall's body,
+    ``args`` are its arguments."""
     k.syscall_enter_from_user_mode()
-    getattr(k, nr)()
+    getattr(k, nr)(*args)
     k.syscall_exit_to_user_mode()
 
 
@@ -55,9 +56,114 @@ def irqentry_exit_to_user_mode(k):
 
 def exit_to_user_mode_loop(k):
     """kernel/entry/common.c (v6.5-rc7): with ``_TIF_NEED_RESCHED`` set, ``schedule()`` runs here with interrupts
-    on. Simplification: one pass, as a scheduling point; the flags are read after it, as the kernel re-reads
-    them after every pass."""
+    on; then a pending signal is delivered. Simplification: one pass, as a scheduling point and a signal check;
+    the flags are read after it, as the kernel re-reads them after every pass."""
     k.cond_resched()
+    if k.signal_pending():
+        k.arch_do_signal_or_restart()
+
+
+# ---------------------------------------------------------------- arch/x86/kernel/signal.c
+
+
+def arch_do_signal_or_restart(k):
+    """arch/x86/kernel/signal.c (v6.5-rc7): deliver the signal ``get_signal()`` dequeues. Simplification: every
+    signal has a handler installed (no default actions, no syscall restart)."""
+    if k.get_signal():
+        k.handle_signal()
+
+
+def handle_signal(k):
+    """Set up the handler's frame; on success the handler starts with the init FPU state. arch/x86/kernel/signal.c
+    (v6.5-rc7)."""
+    failed = not k.setup_rt_frame()
+    if not failed:
+        # Ensure the signal handler starts with the new fpu state.
+        k.fpu__clear_user_states(k.current.thread.fpu)
+    k.signal_setup_done(failed)
+
+
+def setup_rt_frame(k):
+    """arch/x86/kernel/signal_64.c (v6.5-rc7) ``x64_setup_rt_frame()``, FPU part: the frame is where
+    ``get_sigframe()`` says, with the FPU state saved into it."""
+    return k.get_sigframe() is not None
+
+
+def get_sigframe(k):
+    """arch/x86/kernel/signal.c (v6.5-rc7): find the frame on the user stack and save the FPU state into it; None
+    (the kernel's ``(void __user *)-1L``) if that fails. Simplification: the stack arithmetic is the
+    ``k.user_sigframe()`` primitive; 64-bit frames only."""
+    buf = k.user_sigframe()
+    if not k.copy_fpstate_to_sigframe(buf, buf, 0, 0):
+        return None
+    return buf
+
+
+def signal_setup_done(k, failed):
+    """kernel/signal.c (v6.5-rc7): a frame that could not be written forces SIGSEGV. Simplification: its default
+    action, taken on the next pass of the exit loop, is modeled at once: the task exits."""
+    if failed:
+        k.do_exit()
+
+
+def sys_rt_sigreturn(k):
+    """rt_sigreturn(2) of a 64-bit frame: arch/x86/kernel/signal_64.c (v6.5-rc7), FPU part."""
+    k.restore_sigcontext(0)
+
+
+def sys32_rt_sigreturn(k):
+    """rt_sigreturn of an ia32 frame on a 64-bit kernel (IA32 emulation): arch/x86/ia32/ia32_signal.c
+    (v6.5-rc7), FPU part."""
+    k.restore_sigcontext(1)
+
+
+def restore_sigcontext(k, ia32_frame):
+    """arch/x86/kernel/signal_64.c (v6.5-rc7): the general registers come back from the frame (not modeled),
+    then the FPU state from ``sc->fpstate``."""
+    k.fpu__restore_sig(k.user_sigframe(), ia32_frame)
+
+
+# ---------------------------------------------------------------- kernel/fork.c and kernel/exit.c
+
+
+def sys_clone(k, child):
+    """clone(2)/fork(2): kernel/fork.c (v6.5-rc7). ``child`` names the new task (the model's name for it; its
+    kind too: ``u<N>`` a user task, ``w<N>`` a user worker as io_uring creates them)."""
+    k.kernel_clone(child)
+
+
+def kernel_clone(k, child):
+    """kernel/fork.c (v6.5-rc7), reduced to ``copy_process()`` and the new task's wake-up."""
+    p = k.copy_process(child)
+    if p is not None:
+        k.wake_up_new_task(p)
+
+
+def copy_process(k, child):
+    """kernel/fork.c (v6.5-rc7) ``copy_process()`` → ``dup_task_struct()`` (allocate, then
+    ``arch_dup_task_struct()``), then ``copy_thread()``. The allocation may sleep first, so the task_struct it
+    hands out can be one freed meanwhile. A kernel thread or user worker gets the minimal FPU state."""
+    k.cond_resched()
+    p = k.alloc_task_struct_node(child)
+    if p is None:
+        return None
+    k.arch_dup_task_struct(p, k.current)
+    minimal = bool(p.flags & (PF_KTHREAD | PF_USER_WORKER))
+    k.copy_thread(p, 0, minimal)
+    return p
+
+
+def sys_exit(k):
+    """exit(2): kernel/exit.c (v6.5-rc7)."""
+    k.do_exit()
+
+
+def do_exit(k):
+    """kernel/exit.c (v6.5-rc7), reduced to ``exit_thread()`` and the final schedule. Releasing the mm and files
+    may sleep first."""
+    k.cond_resched()
+    k.exit_thread(k.current)
+    k.do_task_dead()
 
 
 def exit_to_user_mode_prepare(k):
@@ -132,7 +238,8 @@ def simd_work(k):
 
 
 def kthread_work(k, work):
-    """Model path: one round of a kernel thread's loop (kernel/kthread.c), doing ``work``."""
+    """Model path: one round of a kernel thread's (or user worker's) loop (kernel/kthread.c), doing ``work``:
+    ``simd_work`` or ``do_exit``."""
     getattr(k, work)()
 
 

@@ -10,7 +10,7 @@ from hypothesis.database import ExampleDatabase
 from hypothesis.stateful import run_state_machine_as_test
 
 from fpufuzz import __version__, casegen, profiles
-from fpufuzz.config import Config
+from fpufuzz.config import WHOLE, Config
 from fpufuzz.corpus import Case
 from fpufuzz.machine import Campaign, Violation, machine_for
 from fpufuzz.ops import Model, Step
@@ -49,9 +49,11 @@ def required_reachability(variant: Variant) -> set[str]:
 def fuzz(variant: Variant, config: Config | None = None, profile: str = "ci", seed: int | None = None,
          examples: int | None = None, steps: int | None = None, database: ExampleDatabase | None = None,
          naive: bool = False, campaign: Campaign | None = None) -> FuzzResult:
-    config = config or Config()
+    config = config or Config(**WHOLE)
     model = Model(variant, config)
     campaign = campaign or Campaign()
+    if seed is None and profile == "ci":
+        seed = profiles.CI_SEED
     factory = _factory(machine_for(model, campaign, naive), variant, config, naive, seed)
     settings = _settings(profile, examples, steps, database)
     start = time.perf_counter()

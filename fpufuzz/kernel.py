@@ -24,7 +24,9 @@ from fpufuzz.runtime import (
     PF_KTHREAD,
     PF_USER_WORKER,
     TIF_NEED_FPU_LOAD,
+    X86_TRAP_PF,
     XFEATURE_MASK_FPSTATE,
+    XFEATURE_MASK_USER,
     fpu_fpregs_owner_ctx,
     in_kernel_fpu,
 )
@@ -239,6 +241,56 @@ def fpstate_reset(k, fpu):
     the model tracks."""
 
 
+def restore_fpregs_from_init_fpstate(k, features_mask):
+    """Load the init state into the components in ``features_mask``; the caller holds fpregs_lock().
+    arch/x86/kernel/fpu/core.c (v6.5-rc7). Simplification: only the XSAVE path; PKRU is not modeled."""
+    k.os_xrstor(k.init_fpstate, features_mask)
+
+
+def fpu__clear_user_states(k, fpu):
+    """Reset the current task's user FPU state to init in the registers, keep its supervisor state, and mark the
+    registers live: the signal handler's start, and every sigreturn failure. The memory image is left stale on
+    purpose (the registers are the task's now). arch/x86/kernel/fpu/core.c (v6.5-rc7). Simplifications: the
+    CPU has an FPU and supervisor features (CET), so ``xfeatures_mask_supervisor()`` is true."""
+    k.WARN_ON_FPU(fpu != k.current.thread.fpu)
+
+    k.fpregs_lock()
+    # Make sure the supervisor state in the registers is current's before only the user part is reset.
+    if not k.fpregs_state_valid(fpu, k.smp_processor_id()):
+        k.os_xrstor_supervisor(fpu.fpstate)
+
+    k.restore_fpregs_from_init_fpstate(XFEATURE_MASK_USER)
+
+    k.fpregs_mark_activate()
+    k.fpregs_unlock()
+
+
+def fpu_clone(k, dst, clone_flags, minimal, ssp):
+    """Set up a new task's FPU at fork: never valid in any CPU's registers, a reload forced on its way to user
+    space; a kernel thread or user worker (``minimal``) gets the init state, a user child a copy of the parent's
+    *registers*, made live first if they were not. arch/x86/kernel/fpu/core.c (v6.5-rc7). Simplifications:
+    permissions, PASID and the shadow-stack pointer update touch nothing the model tracks."""
+    dst_fpu = dst.thread.fpu
+
+    # The task_struct was copied from the parent, and its memory may be a freed task's: forget both.
+    dst_fpu.last_cpu = -1
+
+    k.fpstate_reset(dst_fpu)
+
+    k.set_tsk_thread_flag(dst, TIF_NEED_FPU_LOAD)
+
+    if minimal:
+        dst_fpu.fpstate.regs = k.init_fpstate.regs
+        return 0
+
+    k.fpregs_lock()
+    if k.test_thread_flag(TIF_NEED_FPU_LOAD):
+        k.fpregs_restore_userregs()
+    k.save_fpregs_to_fpstate(dst_fpu)
+    k.fpregs_unlock()
+    return 0
+
+
 def fpu_flush_thread(k):
     """exec()'s FPU reset. arch/x86/kernel/fpu/core.c (v6.5-rc7)."""
     k.fpstate_reset(k.current.thread.fpu)
@@ -263,3 +315,153 @@ def fpregs_unlock(k):
         k.preempt_enable()
     else:
         k.local_bh_enable()
+
+
+# ---------------------------------------------------------------- arch/x86/kernel/process.c
+
+
+def arch_dup_task_struct(k, dst, src):
+    """The child's task_struct starts as a byte copy of the parent's: thread flags, ``fpu->last_cpu`` and the
+    embedded register image included. arch/x86/kernel/process.c (v6.5-rc7)."""
+    k.memcpy_task_struct(dst, src)
+    return 0
+
+
+def copy_thread(k, p, clone_flags, minimal):
+    """The FPU line of arch/x86/kernel/process.c ``copy_thread()`` (v6.5-rc7). Simplification: the kernel passes
+    ``args``; ``minimal`` stands for ``args->fn`` being set (a kernel thread or user worker), and the
+    shadow-stack pointer is not modeled."""
+    return k.fpu_clone(p, clone_flags, minimal, 0)
+
+
+def exit_thread(k, tsk):
+    """arch/x86/kernel/process.c (v6.5-rc7), FPU line only: drop the exiting task's registers on this CPU."""
+    k.fpu__drop(tsk.thread.fpu)
+
+
+# ---------------------------------------------------------------- arch/x86/kernel/fpu/xstate.c
+
+
+def copy_sigframe_from_user_to_xstate(k, tsk, ubuf):
+    """Copy a signal frame into the task's memory image. arch/x86/kernel/fpu/xstate.c (v6.5-rc7).
+    Simplification: the frame's header is always well formed; only faults can make it fail."""
+    return k.__copy_from_user(tsk.thread.fpu.fpstate, ubuf)
+
+
+# ---------------------------------------------------------------- arch/x86/kernel/fpu/signal.c
+
+
+def copy_fpregs_to_sigframe(k, buf, pkru):
+    """arch/x86/kernel/fpu/signal.c (v6.5-rc7). Simplification: only the XSAVE path; PKRU is not modeled."""
+    return k.xsave_to_user_sigframe(buf)
+
+
+def copy_fpstate_to_sigframe(k, buf, buf_fx, size, pkru):
+    """Save the current task's FPU state into its signal frame, straight from the registers (made live first).
+    If the XSAVE faults, the page is faulted in by clearing the frame -- with the lock dropped, so the task may
+    be preempted or moved -- and the whole sequence is retried. arch/x86/kernel/fpu/signal.c (v6.5-rc7).
+    Simplifications: 64-bit frames only (no fsave header); ``access_ok()`` and the xsave header clearing always
+    succeed; the sw_reserved/magic epilogue carries no FPU state and is left out."""
+    while True:
+        k.fpregs_lock()
+        if k.test_thread_flag(TIF_NEED_FPU_LOAD):
+            k.fpregs_restore_userregs()
+
+        k.pagefault_disable()
+        ret = k.copy_fpregs_to_sigframe(buf_fx, pkru)
+        k.pagefault_enable()
+        k.fpregs_unlock()
+
+        if not ret:
+            return True
+        if k.__clear_user(buf_fx, size):
+            return False
+
+
+def __restore_fpregs_from_user(k, buf, ufeatures, xrestore, fx_only):
+    """arch/x86/kernel/fpu/signal.c (v6.5-rc7). Simplification: the frame holds every user feature, so no
+    component needs its init state loaded separately."""
+    return k.xrstor_from_user_sigframe(buf, xrestore)
+
+
+def restore_fpregs_from_user(k, buf, xrestore, fx_only):
+    """Restore the registers straight from the signal frame; on a page fault, fault the page in with the lock
+    dropped and retry. A faulting XRSTOR may have modified the registers, so if they were someone else's cached
+    state (TIF set) this CPU's cache tag is dropped. arch/x86/kernel/fpu/signal.c (v6.5-rc7)."""
+    fpu = k.current.thread.fpu
+
+    while True:
+        k.fpregs_lock()
+        k.pagefault_disable()
+        ret = k.__restore_fpregs_from_user(buf, XFEATURE_MASK_USER, xrestore, fx_only)
+        k.pagefault_enable()
+
+        if ret:
+            if k.test_thread_flag(TIF_NEED_FPU_LOAD):
+                k.__cpu_invalidate_fpregs_state()
+            k.fpregs_unlock()
+
+            # Only a page fault can be resolved.
+            if ret != X86_TRAP_PF:
+                return False
+            if not k.fault_in_readable(buf, 0):
+                continue
+            return False
+
+        # The supervisor state was saved by whatever set TIF; the user part came from the frame.
+        if k.test_thread_flag(TIF_NEED_FPU_LOAD):
+            k.os_xrstor_supervisor(fpu.fpstate)
+
+        k.fpregs_mark_activate()
+        k.fpregs_unlock()
+        return True
+
+
+def __fpu_restore_sig(k, buf, buf_fx, ia32_fxstate):
+    """The 64-bit path restores the registers from the frame directly; the ia32 (FXSR) path copies the frame
+    into the memory image first, with the task's registers invalidated on both sides so a preemption during the
+    copy cannot save over or restore from it, then loads the image. arch/x86/kernel/fpu/signal.c (v6.5-rc7).
+    Simplification: the frame's sw_reserved header is always valid (no fx_only frames)."""
+    fpu = k.current.thread.fpu
+
+    if not ia32_fxstate:
+        return k.restore_fpregs_from_user(buf_fx, XFEATURE_MASK_USER, False)
+
+    # The legacy environment is read first; it may fault.
+    if k.__copy_from_user(None, buf):
+        return False
+
+    k.fpregs_lock()
+    if not k.test_thread_flag(TIF_NEED_FPU_LOAD):
+        # Keep the supervisor state: save it all, it is ia32.
+        k.os_xsave(fpu.fpstate)
+        k.set_thread_flag(TIF_NEED_FPU_LOAD)
+    k.__fpu_invalidate_fpregs_state(fpu)
+    k.__cpu_invalidate_fpregs_state()
+    k.fpregs_unlock()
+
+    if k.copy_sigframe_from_user_to_xstate(k.current, buf_fx):
+        return False
+
+    k.fpregs_lock()
+    success = not k.os_xrstor_safe(fpu.fpstate, XFEATURE_MASK_FPSTATE)
+    if success:
+        k.fpregs_mark_activate()
+    k.fpregs_unlock()
+    return success
+
+
+def fpu__restore_sig(k, buf, ia32_frame):
+    """sigreturn's FPU part: the frame's state on success; on any failure, and for a NULL frame, the init state
+    (``fpu__clear_user_states()``). arch/x86/kernel/fpu/signal.c (v6.5-rc7). Simplifications: ``access_ok()``
+    always holds (a bad frame shows as a fault); the CPU has an FPU."""
+    fpu = k.current.thread.fpu
+
+    if buf is None:
+        k.fpu__clear_user_states(fpu)
+        return True
+
+    success = k.__fpu_restore_sig(buf, buf, bool(ia32_frame))
+    if not success:
+        k.fpu__clear_user_states(fpu)
+    return success

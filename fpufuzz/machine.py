@@ -139,7 +139,7 @@ class _Base(RuleBasedStateMachine):
         ranked = sorted(range(len(self.world.tasks)), key=lambda i: self._rank_task(self.world.tasks[i].name))
         for index in ranked:
             task = self.world.tasks[index]
-            if task.kind == "idle":
+            if task.kind == "idle" or not task.alive or task.mode == "new":
                 continue
             running = self.world.running_on(index)
             if running is not None and running not in preemptible:
@@ -192,7 +192,10 @@ def _concrete(step: Step, before, after) -> Step:
     """The step as a corpus line: a ``run`` records where it stopped, so the case replays on other variants."""
     if step.op != "run":
         return step
-    task = after.tasks[after.task_index(step.get("task"))]
+    try:
+        task = after.tasks[after.task_index(step.get("task"))]
+    except KeyError:  # the path ended in the task's death
+        return Step.make("run", task=step.get("task"), until=DONE)
     return Step.make("run", task=step.get("task"), until=DONE if task.cont is None else task.cont.label)
 
 
@@ -200,6 +203,11 @@ def _concrete(step: Step, before, after) -> Step:
 # cache and shrink (towards the first legal step), where drawing from a fresh list every step costs a new strategy.
 PICK = st.integers(min_value=0, max_value=255)
 PLAN = st.lists(st.tuples(st.sampled_from(ACTIONS), PICK), max_size=PLAN_LENGTH)
+
+
+# Whether the program computes (writes its registers) just before it enters the kernel: programs do, and a
+# stale-register bug only shows when the registers hold something the stale copy does not.
+COMPUTE = st.booleans()
 
 
 def _pick(options: list, index: int):
@@ -217,7 +225,7 @@ class FpuMachine(_Base):
     def boot(self):
         """The scheduler starts a user task on each CPU and it returns to user mode: every example begins with
         live registers to cache. Recorded as steps, so a case replays from the model's initial state."""
-        for cpu, task in enumerate(t.name for t in self.world.tasks if t.kind == "user"):
+        for cpu, task in enumerate(t.name for t in self.world.tasks if t.kind == "user" and t.alive):
             if cpu < len(self.world.cpus):
                 self.apply(Step.make("schedule", cpu=cpu, next=task))
                 self.apply(Step.make("run", task=task, until=DONE))
@@ -228,9 +236,76 @@ class FpuMachine(_Base):
         self.apply(_pick(self.legal["user_write"], pick))
 
     @precondition(lambda self: "syscall" in self.legal)
+    @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
+    def syscall(self, pick, plan, compute):
+        """A system call other than exit (which has its own rule, so tasks do not die at every fourth call)."""
+        step = _pick([s for s in self.legal["syscall"] if s.get("call") != "exit"], pick)
+        self._compute(step, compute)
+        self.apply(step)
+        self.follow(step.get("task"), plan)
+
+    @precondition(lambda self: bool(self._exits) and (self.world.free == () or any(
+        self._tagged_elsewhere(s.get("task")) for s in self._exits)))
     @rule(pick=PICK, plan=PLAN)
-    def syscall(self, pick, plan):
-        step = _pick(self.legal["syscall"], pick)
+    def exit(self, pick, plan):
+        """A task exits, freeing its task_struct (the next fork gets it back): when no slot is free, so the
+        population stays up, or when a task's fpu is still named by another CPU's owner tag -- such tasks come
+        first, since their exit leaves a stale tag for a fork to meet."""
+        step = _pick(sorted(self._exits, key=lambda s: not self._tagged_elsewhere(s.get("task"))), pick)
+        self.apply(step)
+        self.follow(step.get("task"), plan)
+
+    def _compute(self, step: Step, compute: bool) -> None:
+        if compute:
+            self.apply(Step.make("user_write", task=step.get("task")))
+
+    @property
+    def _exits(self) -> list[Step]:
+        return [s for s in self.legal.get("syscall", ()) if s.get("call") == "exit"]
+
+    def _tagged_elsewhere(self, name: str) -> bool:
+        """Another CPU's owner tag still names the task's fpu: its exit leaves a stale tag for a fork to meet."""
+        task = self.world.tasks[self.world.task_index(name)]
+        return any(cpu.owner == task.fpu for c, cpu in enumerate(self.world.cpus) if c != task.cpu)
+
+    @precondition(lambda self: "fork" in self.legal)
+    @rule(pick=PICK, plan=PLAN)
+    def fork(self, pick, plan):
+        step = _pick(self.legal["fork"], pick)
+        self.apply(step)
+        self.follow(step.get("task"), plan)
+
+    @precondition(lambda self: "fork" in self.legal and self._free_fpu_cached())
+    @rule(pick=PICK, plan=PLAN)
+    def fork_into_cached_fpu(self, pick, plan):
+        """Fork while the task_struct the allocator will hand out has an fpu a CPU's owner tag still names: where
+        fpu identity reuse bugs show (a compound move, like ``switch_in_on_owner_cpu``)."""
+        step = _pick(self.legal["fork"], pick)
+        self.apply(step)
+        self.follow(step.get("task"), plan)
+
+    def _free_fpu_cached(self) -> bool:
+        free = self.world.free
+        return bool(free) and any(cpu.owner == self.world.tasks[free[0]].fpu for cpu in self.world.cpus)
+
+    @precondition(lambda self: "signal" in self.legal)
+    @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
+    def signal(self, pick, plan, compute):
+        step = _pick(self.legal["signal"], pick)
+        self._compute(step, compute)
+        self.apply(step)
+        self.follow(step.get("task"), plan)
+
+    @precondition(lambda self: "frame_write" in self.legal)
+    @rule(pick=PICK)
+    def frame_write(self, pick):
+        self.apply(_pick(self.legal["frame_write"], pick))
+
+    @precondition(lambda self: "sigreturn" in self.legal)
+    @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
+    def sigreturn(self, pick, plan, compute):
+        step = _pick(self.legal["sigreturn"], pick)
+        self._compute(step, compute)
         self.apply(step)
         self.follow(step.get("task"), plan)
 

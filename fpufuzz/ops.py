@@ -4,8 +4,18 @@ One ``Step`` is one thing that happens on the machine:
 
 =============================  ================================================================================
 ``user_write task=u0``         the task, running in user mode, writes its registers (a fresh value)
-``syscall task=u0 call=C``     the task enters the kernel: ``execve``, ``simd`` (uses kernel FPU) or ``getpid``
-``kwork task=k0 work=simd``    a kernel thread, running at the top of its loop, starts a round of work
+``syscall task=u0 call=C``     the task enters the kernel: ``execve``, ``simd`` (uses kernel FPU), ``getpid`` or
+                               ``exit``
+``fork task=u0 child=u2``      the task calls clone(); the child (``u*`` a user task, ``w*`` a user worker) is
+                               created in the most recently freed task slot
+``signal task=u0 frame=P``     a signal is sent to the task, running in user mode; its handler's frame will go
+                               to a page that is ``present``, ``absent`` (faults once) or ``bad`` (cannot be
+                               faulted in: delivery fails, the task dies of SIGSEGV)
+``frame_write task=u0``        the program (in a handler) writes the FPU state in its signal frame
+``sigreturn task=u0 frame=P``  the program returns from its handler; the frame's page is ``present``, ``absent``
+  ``[xrstor=modifies]``        or ``bad``, or the fpstate pointer is ``null``; a faulting XRSTOR may leave the
+  ``[abi=ia32]``               registers ``modified``; an ``ia32`` frame takes the compat path
+``kwork task=k0 work=W``       a kernel thread or user worker at the top of its loop does ``simd`` or ``exit``
 ``run task=u0 [until=L]``      the task runs in the kernel to its next interleaving point, or to point ``L``
                                (``until=done``: to the end of its path: user mode, or the top of its loop)
 ``schedule cpu=0 next=k0``     the CPU switches from its current task (which must be preemptible) to ``next``
@@ -24,22 +34,37 @@ from fpufuzz import oracle
 from fpufuzz.config import Config, initial_world
 from fpufuzz.errors import FpufuzzError, IllegalStep, ModelError
 from fpufuzz.oracle import Finding
-from fpufuzz.runtime import Pause
-from fpufuzz.state import IDLE, KERNEL_MODE, KTHREAD, USER, USER_MODE, Cont, Value, World
+from fpufuzz.runtime import Pause, TaskDead
+from fpufuzz.state import (IDLE, KERNEL_MODE, KERNEL_PART, KTHREAD, NEW_MODE, PAGE_ABSENT, PAGE_BAD, PAGE_NULL,
+                           PAGE_PRESENT, USER, USER_MODE, WORKER, Cont, Frame, Task, Value, World)
 
-SYSCALLS = {"execve": "sys_execve", "simd": "simd_work", "getpid": "sys_getpid"}
-WORKS = {"simd": "simd_work"}
+SYSCALLS = {"execve": "sys_execve", "simd": "simd_work", "getpid": "sys_getpid", "exit": "sys_exit"}
+WORKS = {"simd": "simd_work"}  # what an interrupt handler does
+KWORKS = {"simd": "simd_work", "exit": "do_exit"}  # what a kernel thread or user worker does
+CHILD_KINDS = {"u": USER, "w": WORKER}  # a fork child's name says its kind
+SIGNAL_FRAMES = (PAGE_PRESENT, PAGE_ABSENT, PAGE_BAD)
+SIGRETURN_FRAMES = (PAGE_PRESENT, PAGE_ABSENT, PAGE_BAD, PAGE_NULL)
+XRSTOR = ("keeps", "modifies")
+ABIS = ("64", "ia32")
+SIGRETURN_PATHS = {"64": "sys_rt_sigreturn", "ia32": "sys32_rt_sigreturn"}
 DONE = "done"
 
 # op -> ordered parameters; a value of None means free text, else the allowed values.
 OPS: dict[str, dict[str, object]] = {
     "user_write": {"task": "task"},
     "syscall": {"task": "task", "call": tuple(SYSCALLS)},
-    "kwork": {"task": "task", "work": tuple(WORKS)},
+    "fork": {"task": "task", "child": "name"},
+    "signal": {"task": "task", "frame": SIGNAL_FRAMES},
+    "frame_write": {"task": "task"},
+    "sigreturn": {"task": "task", "frame": SIGRETURN_FRAMES, "xrstor": XRSTOR, "abi": ABIS},
+    "kwork": {"task": "task", "work": tuple(KWORKS)},
     "run": {"task": "task", "until": "label?"},
     "schedule": {"cpu": "cpu", "next": "task"},
     "irq": {"cpu": "cpu", "work": tuple(WORKS)},
 }
+
+# Arguments that may be left out, with the value they stand for.
+DEFAULTS = {("sigreturn", "xrstor"): "keeps", ("sigreturn", "abi"): "64"}
 
 
 class Step(NamedTuple):
@@ -106,7 +131,9 @@ class Model:
         handler = _HANDLERS.get(step.op)
         if handler is None:
             raise IllegalStep(f"unknown operation {step.op!r}; known: {', '.join(OPS)}")
-        return handler(self, world, step, trace)
+        result = handler(self, world, step, trace)
+        others = oracle.non_interference(world, result.world, _actors(world, step))
+        return result._replace(findings=result.findings + tuple(others)) if others else result
 
     def enabled(self, world: World) -> list[Step]:
         """Every step legal in ``world``, with ``run`` going to the next interleaving point."""
@@ -138,12 +165,17 @@ def check_ops(ops) -> frozenset[str]:
 
 
 def _task(world: World, step: Step) -> int:
+    """The live task the step names."""
     name = step.get("task") if step.op not in ("schedule",) else step.get("next")
     try:
-        return world.task_index(name)
+        index = world.task_index(name)
     except KeyError:
-        names = ", ".join(t.name for t in world.tasks)
-        raise IllegalStep(f"no task {name!r} on this machine (tasks: {names})") from None
+        index = None
+    if index is None or not world.tasks[index].alive:
+        names = ", ".join(t.name for t in world.tasks if t.alive)
+        gone = " (it exited)" if index is not None else ""
+        raise IllegalStep(f"no task {name!r} on this machine{gone} (tasks: {names})") from None
+    return index
 
 
 def _cpu(world: World, step: Step) -> int:
@@ -190,24 +222,116 @@ def _syscall(model: Model, world: World, step: Step, trace) -> StepResult:
     call = step.get("call")
     if call not in SYSCALLS:
         raise IllegalStep(f"unknown syscall {call!r}; known: {', '.join(SYSCALLS)}")
+    if call == "exit":
+        _check_enabled(model.config, "lifecycle")
     world = _set_task(world, index, mode=KERNEL_MODE, cont=model.fresh_path(world, index, "do_syscall_64", SYSCALLS[call]))
     if call == "execve":
         world = oracle.program_exec(world, index)
+    if call == "exit":
+        world = oracle.program_exit(world, index)
     return StepResult(world, ())
+
+
+def _in_user_mode(world: World, step: Step, what: str) -> int:
+    index = _task(world, step)
+    _running(world, index, what)
+    task = world.tasks[index]
+    if task.kind != USER or task.mode != USER_MODE:
+        raise IllegalStep(f"{task.name} is not in user mode, so it cannot {what}")
+    return index
+
+
+def _check_enabled(config: Config, family: str) -> None:
+    if not getattr(config, family):
+        raise IllegalStep(f"the machine runs without {family} operations; enable them with config {family}=yes")
+
+
+def _choice(step: Step, name: str, allowed) -> str:
+    value = step.get(name, DEFAULTS.get((step.op, name)))
+    if value not in allowed:
+        raise IllegalStep(f"{step.op}: {name}={value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _fork(model: Model, world: World, step: Step, trace) -> StepResult:
+    """The parent enters clone(); ``copy_process()`` will allocate the child's task_struct (the most recently freed
+    slot when it gets there). A free slot is needed now, so the step means something; a fork that finds none by
+    then fails with -ENOMEM, as in the kernel."""
+    _check_enabled(model.config, "lifecycle")
+    parent = _in_user_mode(world, step, "fork")
+    name = step.get("child")
+    if not isinstance(name, str) or name[:1] not in CHILD_KINDS or not name[1:].isdigit():
+        raise IllegalStep(f"fork: child={name!r}: name the child u<N> (a user task) or w<N> (a user worker)")
+    if any(t.alive and t.name == name for t in world.tasks) or name in _pending_children(world):
+        raise IllegalStep(f"fork: child={name}: a live task, or a fork in progress, already has that name")
+    if not world.free:
+        raise IllegalStep(f"fork: no free task slot (the machine has {len(world.tasks)}; an exit frees one, "
+                          "config spare=N adds some)")
+    cont = model.fresh_path(world, parent, "do_syscall_64", "sys_clone", name)
+    return StepResult(_set_task(world, parent, mode=KERNEL_MODE, cont=cont), ())
+
+
+def _signal(model: Model, world: World, step: Step, trace) -> StepResult:
+    """A signal is sent to a task running in user mode: the IPI brings it into the kernel, and the signal is
+    delivered on its way back. The handler's frame goes to a page in the state the step names."""
+    _check_enabled(model.config, "signals")
+    index = _in_user_mode(world, step, "take a signal")
+    if world.expect_frame[index] is not None or world.tasks[index].sigpending:
+        raise IllegalStep(f"{world.tasks[index].name} is in its handler already (the signal is blocked there); "
+                          "sigreturn first")
+    page = _choice(step, "frame", SIGNAL_FRAMES)
+    world = _set_frame(world, index, Frame(KERNEL_PART, page))  # stack garbage until the kernel writes the frame
+    world = oracle.program_signalled(world, index)
+    cont = model.fresh_path(world, index, "irqentry_exit_to_user_mode")
+    return StepResult(_set_task(world, index, mode=KERNEL_MODE, cont=cont, sigpending=True), ())
+
+
+def _frame_write(model: Model, world: World, step: Step, trace) -> StepResult:
+    """The program writes the FPU part of its signal frame (it owns that memory); the page is present after."""
+    _check_enabled(model.config, "signals")
+    index = _in_user_mode(world, step, "write its signal frame")
+    if world.expect_frame[index] is None:
+        raise IllegalStep(f"{world.tasks[index].name} has no signal frame (no signal was delivered)")
+    fresh = world.fresh + 1
+    world = _set_frame(world._replace(fresh=fresh), index, Frame(fresh, PAGE_PRESENT))
+    return StepResult(oracle.program_wrote_frame(world, index, fresh), ())
+
+
+def _sigreturn(model: Model, world: World, step: Step, trace) -> StepResult:
+    """The handler returns: rt_sigreturn(), with the frame's page in the state the step names."""
+    _check_enabled(model.config, "signals")
+    index = _in_user_mode(world, step, "return from a handler")
+    if world.expect_frame[index] is None:
+        raise IllegalStep(f"{world.tasks[index].name} is not in a signal handler")
+    page = _choice(step, "frame", SIGRETURN_FRAMES)
+    modifies = _choice(step, "xrstor", XRSTOR) == "modifies"
+    abi = _choice(step, "abi", ABIS)
+    world = _set_frame(world, index, world.frames[index]._replace(page=page, xrstor_modifies=modifies))
+    world = oracle.program_sigreturn(world, index, succeeds=page in (PAGE_PRESENT, PAGE_ABSENT))
+    cont = model.fresh_path(world, index, "do_syscall_64", SIGRETURN_PATHS[abi])
+    return StepResult(_set_task(world, index, mode=KERNEL_MODE, cont=cont), ())
+
+
+def _set_frame(world: World, index: int, frame: Frame | None) -> World:
+    frames = list(world.frames)
+    frames[index] = frame
+    return world._replace(frames=tuple(frames))
 
 
 def _kwork(model: Model, world: World, step: Step, trace) -> StepResult:
     index = _task(world, step)
     task = world.tasks[index]
-    if task.kind != KTHREAD:
-        raise IllegalStep(f"{task.name} is not a kernel thread")
+    if task.kind not in (KTHREAD, WORKER):
+        raise IllegalStep(f"{task.name} is not a kernel thread or user worker")
     _running(world, index, "start work")
     if task.cont is not None:
         raise IllegalStep(f"{task.name} is busy at {task.cont.label}; run it to the end first")
     work = step.get("work")
-    if work not in WORKS:
-        raise IllegalStep(f"unknown work {work!r}; known: {', '.join(WORKS)}")
-    return StepResult(_set_task(world, index, cont=model.fresh_path(world, index, "kthread_work", WORKS[work])), ())
+    if work not in KWORKS:
+        raise IllegalStep(f"unknown work {work!r}; known: {', '.join(KWORKS)}")
+    if work == "exit":
+        _check_enabled(model.config, "lifecycle")
+    return StepResult(_set_task(world, index, cont=model.fresh_path(world, index, "kthread_work", KWORKS[work])), ())
 
 
 # ---------------------------------------------------------------- running kernel paths
@@ -236,10 +360,13 @@ def _slice(model: Model, world: World, index: int, cpu: int, findings: list, tra
         getattr(k, cont.path)(*cont.args)
     except Pause as pause:
         findings.extend(_warnings(world, k, cpu))
-        new = k.world(world)
+        new = _label_new_tasks(model, _forked(world, k.world(world), index))
         return _set_task(new, index, cont=cont._replace(log=tuple(k.log), label=pause.label)), pause.label
+    except TaskDead:
+        findings.extend(_warnings(world, k, cpu))
+        return k.world(world), None
     findings.extend(_warnings(world, k, cpu))
-    world = _set_task(k.world(world), index, cont=None)
+    world = _set_task(_label_new_tasks(model, _forked(world, k.world(world), index)), index, cont=None)
     task = world.tasks[index]
     if task.kind == USER:
         if task.mode != USER_MODE:
@@ -247,6 +374,34 @@ def _slice(model: Model, world: World, index: int, cpu: int, findings: list, tra
         findings.extend(oracle.observe_user_entry(world, index))
     findings.extend(oracle.context_balanced(world, index, cpu))
     return world, None
+
+
+def _actors(world: World, step: Step) -> set[int]:
+    """The tasks a step acts for: the task it names (and a fork's child), or the tasks a CPU step switches or
+    interrupts."""
+    actors = set()
+    name = step.get("task") or step.get("next")
+    if name is not None:
+        actors.add(world.task_index(name))
+    if step.get("cpu") is not None and 0 <= step.get("cpu") < len(world.cpus):
+        actors.add(world.cpus[step.get("cpu")].current)
+    return actors
+
+
+def _forked(before: World, after: World, parent: int) -> World:
+    """A task_struct allocated in this slice belongs to ``parent``'s new child: the oracle gives the child its
+    program (and the copy of the parent's memory that fork makes)."""
+    for slot in set(before.free) - set(after.free):
+        after = oracle.program_forked(after, parent, slot)
+    return after
+
+
+def _label_new_tasks(model: Model, world: World) -> World:
+    """A task ``wake_up_new_task()`` made runnable waits at its path's first event, like every paused path."""
+    for index, task in enumerate(world.tasks):
+        if task.cont is not None and task.cont.label == "":
+            world = _set_task(world, index, cont=model.fresh_path(world, index, task.cont.path, *task.cont.args))
+    return world
 
 
 def _warnings(world: World, k, cpu: int) -> list[Finding]:
@@ -276,6 +431,8 @@ def _schedule(model: Model, world: World, step: Step, trace) -> StepResult:
 
 def _check_runnable(world: World, nxt: int, cpu: int) -> None:
     task = world.tasks[nxt]
+    if task.mode == NEW_MODE:
+        raise IllegalStep(f"{task.name} is being forked; it is not runnable until wake_up_new_task()")
     if world.running_on(nxt) is not None:
         raise IllegalStep(f"{task.name} is already running on CPU{task.cpu}")
     if task.kind == IDLE and task.cpu != cpu:
@@ -320,7 +477,8 @@ def _irq(model: Model, world: World, step: Step, trace) -> StepResult:
     return StepResult(k.world(world), tuple(_warnings(world, k, cpu)))
 
 
-_HANDLERS = {"user_write": _user_write, "syscall": _syscall, "kwork": _kwork, "run": _run,
+_HANDLERS = {"user_write": _user_write, "syscall": _syscall, "fork": _fork, "signal": _signal,
+             "frame_write": _frame_write, "sigreturn": _sigreturn, "kwork": _kwork, "run": _run,
              "schedule": _schedule, "irq": _irq}
 
 
@@ -345,12 +503,12 @@ def enabled(config: Config, world: World) -> list[Step]:
         if cpu is None:
             continue
         if task.mode == USER_MODE:
-            steps.append(Step.make("user_write", task=task.name))
-            steps.extend(Step.make("syscall", task=task.name, call=c) for c in SYSCALLS)
+            steps.extend(_user_steps(config, world, index))
         elif task.cont is not None:
             steps.append(Step.make("run", task=task.name))
-        elif task.kind == KTHREAD:
-            steps.extend(Step.make("kwork", task=task.name, work=w) for w in WORKS)
+        elif task.kind in (KTHREAD, WORKER):
+            steps.extend(Step.make("kwork", task=task.name, work=w) for w in KWORKS
+                         if w != "exit" or config.lifecycle)
     for cpu, state in enumerate(world.cpus):
         ctx = state.ctx
         if ctx.irqs_off or ctx.hardirq:
@@ -360,6 +518,43 @@ def enabled(config: Config, world: World) -> list[Step]:
         if not preemptible(world, cpu):
             continue
         for index, task in enumerate(world.tasks):
+            if not task.alive or task.mode == NEW_MODE:
+                continue
             if world.running_on(index) is None and not (task.kind == IDLE and task.cpu != cpu):
                 steps.append(Step.make("schedule", cpu=cpu, next=task.name))
     return steps
+
+
+def _user_steps(config: Config, world: World, index: int) -> list[Step]:
+    """What a program running in user mode can do, and what can happen to it there."""
+    name = world.tasks[index].name
+    steps = [Step.make("user_write", task=name)]
+    steps.extend(Step.make("syscall", task=name, call=c) for c in SYSCALLS if c != "exit" or config.lifecycle)
+    if config.lifecycle and world.free:
+        steps.extend(Step.make("fork", task=name, child=child_name(world, prefix)) for prefix in CHILD_KINDS)
+    if not config.signals:
+        return steps
+    if world.expect_frame[index] is None:
+        steps.extend(Step.make("signal", task=name, frame=page) for page in SIGNAL_FRAMES)
+        return steps
+    steps.append(Step.make("frame_write", task=name))
+    for page in SIGRETURN_FRAMES:
+        steps.append(Step.make("sigreturn", task=name, frame=page))
+        if page in (PAGE_ABSENT, PAGE_BAD):
+            steps.append(Step.make("sigreturn", task=name, frame=page, xrstor="modifies"))
+        if page != PAGE_NULL:
+            steps.append(Step.make("sigreturn", task=name, frame=page, abi="ia32"))
+    return steps
+
+
+def _pending_children(world: World) -> set[str]:
+    """Names of children whose fork is in progress and has not allocated their task_struct yet."""
+    return {t.cont.args[1] for t in world.tasks
+            if t.alive and t.cont is not None and t.cont.path == "do_syscall_64" and t.cont.args[:1] == ("sys_clone",)}
+
+
+def child_name(world: World, prefix: str) -> str:
+    """The name a new child gets: the lowest ``<prefix><N>`` no task slot carries (a dead slot keeps its last
+    name until it is reused, so a new task never takes the name of one that just exited)."""
+    taken = {t.name for t in world.tasks} | _pending_children(world)
+    return next(f"{prefix}{n}" for n in range(len(world.tasks) + 1) if f"{prefix}{n}" not in taken)

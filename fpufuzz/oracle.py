@@ -11,11 +11,17 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from fpufuzz.state import INIT, USER, Value, World
+from fpufuzz.state import INIT, INIT_PART, USER, USER_MODE, Value, World
 
 # Violations decide verdicts. Each is checked at an observation point that user space can see.
 VIOLATIONS = {
-    "user-regs": "a task returned to user mode with registers that are not its program's (reference I1, values)",
+    "user-regs": "a task returned to user mode with registers that are not its program's (reference I1, values): "
+                 "its own, the INIT user state of a signal handler (supervisor state kept), the frame's contents "
+                 "after a successful sigreturn, INIT after a failed one, a fork child's parent's at the fork",
+    "sigframe": "a task in a signal handler found its frame's FPU state different from what its program had when "
+                "the signal came, or from what it last wrote there (reference I9)",
+    "non-interference": "a step changed what another task observes: the registers of a task running in user mode, "
+                        "or the signal frame in another task's memory (reference I9, 'no other task')",
 }
 
 # Diagnostics never decide. Each names its legitimate windows.
@@ -58,14 +64,59 @@ def program_wrote(world: World, task: int, user_part: int) -> World:
 
 
 def program_exec(world: World, task: int) -> World:
-    """exec() replaces the program: the new one starts from ``init_fpstate``."""
-    return _set_expect(world, task, INIT)
+    """exec() replaces the program: the new one starts from ``init_fpstate`` and has no signal frames."""
+    return _set_frame_expect(_set_expect(world, task, INIT), task, None)
 
 
-def _set_expect(world: World, task: int, value: Value) -> World:
+def program_exit(world: World, task: int) -> World:
+    """exit(): the program is gone; nothing observes this task again."""
+    return _set_frame_expect(_set_expect(world, task, None), task, None)
+
+
+def program_forked(world: World, parent: int, child: int) -> World:
+    """clone(): a user child starts with the parent's registers as they are now (the parent cannot change them
+    before the child's copy is made: it is in the kernel) and a copy of its memory, an outstanding signal
+    frame included; a user worker runs no program."""
+    if world.tasks[child].kind != USER:
+        return _set_frame_expect(_set_expect(world, child, None), child, None)
+    frames = list(world.frames)
+    frames[child] = world.frames[parent]
+    world = world._replace(frames=tuple(frames))
+    return _set_frame_expect(_set_expect(world, child, world.expect[parent]), child, world.expect_frame[parent])
+
+
+def program_signalled(world: World, task: int) -> World:
+    """A signal with a handler: the frame must hold the registers the program had; the handler starts from the
+    init user state, with the task's supervisor state kept (``fpu__clear_user_states()``)."""
+    old = world.expect[task]
+    world = _set_frame_expect(world, task, old.user)
+    return _set_expect(world, task, Value(INIT_PART, old.sup))
+
+
+def program_wrote_frame(world: World, task: int, user_part: int) -> World:
+    """The program wrote the FPU state in its own signal frame (user memory)."""
+    return _set_frame_expect(world, task, user_part)
+
+
+def program_sigreturn(world: World, task: int, succeeds: bool) -> World:
+    """rt_sigreturn(): the frame's user state if the frame can be read, else the init user state; supervisor
+    state is the kernel's and stays. Whether it can be read is the world's doing (the step names the page), never
+    the kernel's answer."""
+    old = world.expect[task]
+    user = world.expect_frame[task] if succeeds else INIT_PART
+    return _set_frame_expect(_set_expect(world, task, Value(user, old.sup)), task, None)
+
+
+def _set_expect(world: World, task: int, value: Value | None) -> World:
     expect = list(world.expect)
     expect[task] = value
     return world._replace(expect=tuple(expect))
+
+
+def _set_frame_expect(world: World, task: int, value: int | None) -> World:
+    expect = list(world.expect_frame)
+    expect[task] = value
+    return world._replace(expect_frame=tuple(expect))
 
 
 # ---------------------------------------------------------------- observation points (deciding)
@@ -81,10 +132,42 @@ def observe_user_entry(world: World, task: int) -> list[Finding]:
         findings.append(Finding("violation", "user-regs", t.name, t.cpu, expected, cpu.regs,
                                 f"{t.name} entered user mode on CPU{t.cpu} with registers {cpu.regs}, but its "
                                 f"program must see {expected}"))
+    want_frame = world.expect_frame[task]
+    if want_frame is not None:
+        frame = world.frames[task]
+        found = None if frame is None else frame.value
+        if found != want_frame:
+            findings.append(Finding("violation", "sigframe", t.name, t.cpu, want_frame, found,
+                                    f"{t.name} entered user mode on CPU{t.cpu} in its signal handler with frame "
+                                    f"contents {_user_part(found)}, but its program must find "
+                                    f"{_user_part(want_frame)}"))
     if not (cpu.owner == t.fpu and world.fpus[t.fpu].last_cpu == t.cpu and not t.tif):
         findings.append(Finding("diagnostic", "fpregs-state-consistent", t.name, t.cpu, "valid, TIF clear",
                                 _bookkeeping(world, task),
                                 f"{t.name} in user mode on CPU{t.cpu} with {_bookkeeping(world, task)}"))
+    return findings
+
+
+def _user_part(part: int | None) -> str:
+    return "nothing" if part is None else str(Value(part, INIT_PART)).split("/")[0]
+
+
+def non_interference(before: World, after: World, actors: set[int]) -> list[Finding]:
+    """No step changes what a task it does not act for observes: the registers of a task running in user mode
+    (it observes them at every instruction) and the signal frame in its memory."""
+    findings = []
+    for index, t in enumerate(after.tasks):
+        if index in actors or not t.alive or not before.tasks[index].alive:
+            continue
+        if before.frames[index] != after.frames[index]:
+            findings.append(Finding("violation", "non-interference", t.name, None, before.frames[index],
+                                    after.frames[index], f"{t.name}'s signal frame changed from "
+                                    f"{before.frames[index]} to {after.frames[index]} in a step not its own"))
+        cpu = after.running_on(index)
+        if t.mode == USER_MODE and cpu is not None and after.cpus[cpu].regs != before.cpus[cpu].regs:
+            findings.append(Finding("violation", "non-interference", t.name, cpu, before.cpus[cpu].regs,
+                                    after.cpus[cpu].regs, f"{t.name}, running in user mode on CPU{cpu}, had its "
+                                    f"registers changed to {after.cpus[cpu].regs} in a step not its own"))
     return findings
 
 
@@ -96,8 +179,11 @@ def _bookkeeping(world: World, task: int) -> str:
 
 
 def owner_of(world: World, fpu: int) -> str:
+    """The task whose struct fpu is ``fpu``; a tag naming a freed one reads ``u1's freed fpu``."""
     for t in world.tasks:
         if t.fpu == fpu:
+            if not t.alive:
+                return f"{t.name or 'spare'}'s freed fpu"
             return t.name
     return f"fpu#{fpu}"
 
@@ -113,6 +199,8 @@ def diagnostics(world: World) -> list[Finding]:
             findings.append(Finding("diagnostic", "kernel-fpu-owner", None, c, None, cpu.owner,
                                     f"CPU{c} is in a kernel-FPU section with owner {owner_of(world, cpu.owner)}"))
     for index, t in enumerate(world.tasks):
+        if not t.alive or t.mode == "new":
+            continue
         if t.kind != USER and not t.tif:
             findings.append(Finding("diagnostic", "kthread-tif", t.name, t.cpu, True, False,
                                     f"kernel thread {t.name} has TIF_NEED_FPU_LOAD clear"))

@@ -21,6 +21,15 @@ SOMETIMES = {
     "kernel-fpu-over-sleeping-owner": "kernel FPU use began on a CPU whose owner was a task not running there",
     "irq-kernel-fpu": "a hard interrupt used kernel FPU",
     "irq-in-fpregs-lock": "a hard interrupt arrived inside a fpregs_lock() (bottom halves off) section",
+    "fork-live-parent": "a child was forked while its parent's registers were live (fpu_clone saved them as they "
+                        "were)",
+    "fork-reused-cached-fpu": "a fork took a freed fpu that a CPU's owner tag still named",
+    "handler-entered": "a signal handler started in user mode after its frame was written",
+    "sigframe-fault-preempted": "a task was switched out between a faulted signal-frame write and its retry",
+    "sigreturn-fault-retried": "a sigreturn's XRSTOR from the frame faulted, the page was faulted in, and the "
+                               "restore was retried",
+    "sigreturn-failed": "a sigreturn failed and the task returned to user mode with the init state",
+    "sigreturn-ia32": "an ia32 sigreturn went through the memory image and returned to user mode",
 }
 
 
@@ -39,6 +48,12 @@ def reached(before: World, step: Step, after: World, trace: list) -> set[str]:
         found.add("kernel-fpu-over-sleeping-owner")
     if step.op == "run":
         found |= _at_user_entry(before, step, after, trace)
+    if any(label == "fpu_clone: test TIF_NEED_FPU_LOAD" and not result for label, result in trace):
+        found.add("fork-live-parent")
+    for label, slot in trace:
+        if label == "copy_process: alloc task_struct" and slot is not None and any(
+                cpu.owner == before.tasks[slot].fpu for cpu in before.cpus):
+            found.add("fork-reused-cached-fpu")
     return found
 
 
@@ -48,6 +63,12 @@ def _at_switch(before: World, step: Step) -> set[str]:
     task, prev = before.tasks[nxt], before.tasks[before.cpus[cpu].current]
     if prev.mode != USER_MODE and prev.cont is not None:
         found.add("preempted-in-kernel")
+    index = before.cpus[cpu].current
+    frame = before.frames[index]
+    if (prev.cont is not None and not prev.sigpending and frame is not None and frame.page == "absent"
+            and before.expect_frame[index] is not None
+            and prev.cont.label in ("fpregs_unlock: local_bh_enable", "copy_fpstate_to_sigframe: clear_user")):
+        found.add("sigframe-fault-preempted")
     if task.kind == USER and before.cpus[cpu].owner == task.fpu:
         found.add("switched-in-on-owner-cpu")
     if _in_exec(task) and task.cpu != cpu:
@@ -65,6 +86,17 @@ def _at_user_entry(before: World, step: Step, after: World, trace: list) -> set[
         found.add("restore-skipped")
     if _in_exec(before.tasks[index]):
         found.add("exec-returned")
+    cont, labels = before.tasks[index].cont, [label for label, _ in trace]
+    if after.expect_frame[index] is not None and any(label.startswith("fpu__clear_user_states") for label in labels):
+        found.add("handler-entered")
+    if cont.args[:1] in (("sys_rt_sigreturn",), ("sys32_rt_sigreturn",)):
+        if any(label == "restore_fpregs_from_user: fault_in_readable" and result == 0 for label, result in trace):
+            found.add("sigreturn-fault-retried")
+        if any(label.startswith("restore_fpregs_from_init_fpstate") for label in labels) and (
+                before.frames[index] is not None and before.frames[index].page != "null"):
+            found.add("sigreturn-failed")
+        if cont.args == ("sys32_rt_sigreturn",):
+            found.add("sigreturn-ia32")
     return found
 
 

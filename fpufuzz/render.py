@@ -8,7 +8,7 @@ from rich.text import Text
 
 from fpufuzz.oracle import owner_of
 from fpufuzz.replay import Run, StepRecord
-from fpufuzz.state import USER, World
+from fpufuzz.state import INIT_PART, NEW_MODE, USER, Value, World
 
 CHANGED = "bold yellow"
 FAILED = "bold red"
@@ -41,11 +41,33 @@ def task_rows(world: World) -> list[dict[str, str]]:
         where = task.mode if task.cont is None else f"kernel @ {task.cont.label}"
         if task.kind != USER and task.cont is None:
             where = "sleeping" if running is None else "idle loop"
-        rows.append({"task": task.name, "where": where,
+        if not task.alive:
+            where = "free slot" if not task.name else "exited (free slot)"
+        elif task.mode == NEW_MODE:
+            where = "being forked"
+        if task.sigpending:
+            where += ", signal pending"
+        rows.append({"task": task.name or f"slot{index}", "kind": task.kind, "where": where,
                      "cpu": f"CPU{task.cpu}" + ("" if running is not None else " (off)"),
                      "TIF": str(int(task.tif)), "last_cpu": str(fpu.last_cpu), "fpstate": str(fpu.fpstate),
-                     "expects": "-" if world.expect[index] is None else str(world.expect[index])})
+                     "frame": _frame(world, index), "expects": _expects(world, index)})
     return rows
+
+
+def _user(part) -> str:
+    return str(Value(part, INIT_PART)).split("/")[0]
+
+
+def _frame(world: World, index: int) -> str:
+    frame = world.frames[index] if index < len(world.frames) else None
+    return "-" if frame is None else f"{_user(frame.value)} ({frame.page})"
+
+
+def _expects(world: World, index: int) -> str:
+    text = "-" if world.expect[index] is None else str(world.expect[index])
+    if index < len(world.expect_frame) and world.expect_frame[index] is not None:
+        text += f", frame {_user(world.expect_frame[index])}"
+    return text
 
 
 def _table(title: str, before: list[dict], after: list[dict], failing: set[tuple[int, str]]) -> Table:

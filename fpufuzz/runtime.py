@@ -28,7 +28,8 @@ from __future__ import annotations
 import sys
 
 from fpufuzz.errors import ModelError
-from fpufuzz.state import INIT, KERNEL_PART, CpuId, Ctx, FpuId, TaskId, Value, World
+from fpufuzz.state import (DEAD_MODE, INIT, INIT_PART, KERNEL_MODE, KERNEL_PART, NEW_MODE, PAGE_ABSENT, PAGE_NULL,
+                           PAGE_PRESENT, USER, WORKER, Cont, CpuId, Ctx, FpuId, TaskId, Value, World)
 
 # Kernel constants the modeled code uses, with the kernel's spellings.
 fpu_fpregs_owner_ctx = "fpu_fpregs_owner_ctx"
@@ -43,6 +44,8 @@ XFEATURE_MASK_FPSTATE = XFEATURE_MASK_USER | XFEATURE_MASK_SUPERVISOR
 KFPU_387 = 1 << 0
 KFPU_MXCSR = 1 << 1
 KFPU_DEFAULT = KFPU_MXCSR  # x86_64's kernel_fpu_begin(); 32-bit adds KFPU_387
+X86_TRAP_PF = 14  # what a faulting user-memory XRSTOR reports for a page fault
+EFAULT = 14
 
 _PER_CPU_FPU = {fpu_fpregs_owner_ctx: "owner", in_kernel_fpu: "in_kernel_fpu"}
 _THIS_FILE = __file__
@@ -55,6 +58,11 @@ class Pause(BaseException):
     def __init__(self, label: str):
         super().__init__(label)
         self.label = label
+
+
+class TaskDead(BaseException):
+    """Unwinds the path of a task that has just died (``do_task_dead()``): it never runs again. A
+    ``BaseException`` for the same reason as ``Pause``."""
 
 
 class Kernel:
@@ -70,6 +78,8 @@ class Kernel:
         self.cpus = list(world.cpus)
         self.tasks = list(world.tasks)
         self.fpus = list(world.fpus)
+        self.frames = list(world.frames)
+        self.free = list(world.free)
         self.cpu = cpu
         self._replay = replay
         self._nreplay = len(replay)
@@ -118,7 +128,8 @@ class Kernel:
         return f"{frame.f_code.co_name}: {access}"
 
     def world(self, template: World) -> World:
-        return template._replace(cpus=tuple(self.cpus), tasks=tuple(self.tasks), fpus=tuple(self.fpus))
+        return template._replace(cpus=tuple(self.cpus), tasks=tuple(self.tasks), fpus=tuple(self.fpus),
+                                 frames=tuple(self.frames), free=tuple(self.free))
 
     # ------------------------------------------------------------ tasks and struct fpu
 
@@ -211,8 +222,9 @@ class Kernel:
         self._event(True, "xsave", self._set_fpstate, fpstate.fpu_id, lambda: self.cpus[self.cpu].regs)
 
     def os_xrstor(self, fpstate: "FpstateRef", mask: int) -> None:
-        """XRSTOR(S) of the components in ``mask`` from ``fpstate`` (arch/x86/kernel/fpu/xstate.h)."""
-        self._event(True, "xrstor", self._xrstor, fpstate.fpu_id, mask)
+        """XRSTOR(S) of the components in ``mask`` from ``fpstate`` (arch/x86/kernel/fpu/xstate.h);
+        ``k.init_fpstate`` loads the init state."""
+        self._event(True, "xrstor", self._xrstor, getattr(fpstate, "fpu_id", None), mask)
 
     def ldmxcsr(self) -> None:
         """Load MXCSR_DEFAULT: the user part of the registers is no longer the task's."""
@@ -227,12 +239,22 @@ class Kernel:
         memcpy...). They clobber the user part of the registers; supervisor (CET) state is not touched."""
         self._event(True, "simd", self._clobber_user)
 
+    def os_xrstor_supervisor(self, fpstate: "FpstateRef") -> None:
+        """XRSTORS of the supervisor components only (arch/x86/kernel/fpu/xstate.h)."""
+        self.os_xrstor(fpstate, XFEATURE_MASK_SUPERVISOR)
+
+    def os_xrstor_safe(self, fpstate: "FpstateRef", mask: int) -> int:
+        """XRSTOR(S) from a kernel buffer that reports a #GP instead of oopsing. Simplification: a kernel image
+        is always well formed here, so it never fails."""
+        self.os_xrstor(fpstate, mask)
+        return 0
+
     def _set_fpstate(self, fpu_id: int, value) -> None:
         value = value() if callable(value) else value
         self.fpus[fpu_id] = self.fpus[fpu_id]._replace(fpstate=value)
 
-    def _xrstor(self, fpu_id: int, mask: int) -> None:
-        image, regs = self.fpus[fpu_id].fpstate, self.cpus[self.cpu].regs
+    def _xrstor(self, fpu_id, mask: int) -> None:
+        image, regs = (INIT if fpu_id is None else self.fpus[fpu_id].fpstate), self.cpus[self.cpu].regs
         user = image.user if mask & XFEATURE_MASK_USER else regs.user
         sup = image.sup if mask & XFEATURE_MASK_SUPERVISOR else regs.sup
         self._set_cpu("regs", Value(user, sup))
@@ -309,6 +331,151 @@ class Kernel:
     def exit_hardirq(self, saved: Ctx) -> None:
         self._set_cpu("ctx", saved)
 
+    # ------------------------------------------------------------ task lifecycle
+
+    def alloc_task_struct_node(self, name: str) -> "TaskRef | None":
+        """kernel/fork.c: a task_struct for the new task ``name`` (``u<N>`` a user task, ``w<N>`` a user worker),
+        from the allocator: the most recently freed one (SLUB hands out its per-CPU freelist LIFO), holding
+        whatever its last owner left in it. None if there is none (-ENOMEM)."""
+        index = self._event(True, "alloc task_struct", self._alloc_task, name)
+        return None if index is None else TaskRef(self, index)
+
+    def _alloc_task(self, name: str) -> int | None:
+        if not self.free:
+            return None
+        index = self.free.pop(0)
+        old = self.tasks[index]
+        kind = WORKER if name.startswith("w") else USER
+        self.tasks[index] = old._replace(name=name, kind=kind, mode=NEW_MODE, cpu=self.cpu, cont=None,
+                                         sigpending=False)
+        return TaskId(index)
+
+    def memcpy_task_struct(self, dst: "TaskRef", src: "TaskRef") -> None:
+        """``memcpy(dst, src, arch_task_struct_size)``: the FPU fields the model tracks (thread flags, ``last_cpu``,
+        the embedded register image) become the source's. One event: the copy is not interleaved with itself."""
+        self._event(True, "memcpy task_struct", self._copy_task, dst.index, src.index)
+
+    def _copy_task(self, dst: int, src: int) -> None:
+        source, target = self.tasks[src], self.tasks[dst]
+        self.tasks[dst] = target._replace(tif=source.tif)
+        self.fpus[target.fpu] = self.fpus[source.fpu]
+
+    def wake_up_new_task(self, p: "TaskRef") -> None:
+        """kernel/sched/core.c: the new task becomes runnable on this CPU. A user child will start in
+        ``ret_from_fork``; a kernel thread or user worker at the top of its loop."""
+        self._event(False, "wake_up_new_task", self._wake_new, p.index)
+
+    def _wake_new(self, index: int) -> None:
+        task = self.tasks[index]
+        if task.mode != NEW_MODE:
+            raise ModelError(f"wake_up_new_task({task.name}): the task is not a new one")
+        cont = Cont("ret_from_fork", (), (), "") if task.kind == USER else None  # labelled by fpufuzz.ops
+        self.tasks[index] = task._replace(mode=KERNEL_MODE, cpu=self.cpu, cont=cont)
+
+    def do_task_dead(self) -> None:
+        """kernel/sched/core.c: the exiting task's last ``__schedule()``. It switches to this CPU's idle task (the
+        scheduler's choice; any other task can be switched in from there) and never returns; its task_struct,
+        and with it its ``struct fpu``, goes back to the allocator. Simplification: freed at once rather than
+        after an RCU grace period -- no fork can tell the difference."""
+        prev = self.current
+        self._event(False, "set TASK_DEAD", self._set_dead, prev.index)
+        idle = next(i for i, t in enumerate(self.tasks) if t.kind == "idle" and t.cpu == self.cpu)
+        pausable, self.pausable = self.pausable, False  # interrupts are off through the final switch
+        self.context_switch(prev, self.task(idle))
+        self.pausable = pausable
+        raise TaskDead()
+
+    def _set_dead(self, index: int) -> None:
+        self.tasks[index] = self.tasks[index]._replace(mode=DEAD_MODE, cont=None, sigpending=False)
+        self.free.insert(0, index)
+
+    # ------------------------------------------------------------ signals and user memory
+
+    def signal_pending(self) -> bool:
+        """``TIF_SIGPENDING`` of the current task."""
+        return self._event(False, "test TIF_SIGPENDING", lambda: self.tasks[self.cpus[self.cpu].current].sigpending)
+
+    def get_signal(self) -> bool:
+        """kernel/signal.c: dequeue the pending signal (one, with a handler installed); True if there was one."""
+        return self._event(False, "get_signal", self._dequeue)
+
+    def _dequeue(self) -> bool:
+        index = self.cpus[self.cpu].current
+        pending = self.tasks[index].sigpending
+        self.tasks[index] = self.tasks[index]._replace(sigpending=False)
+        return pending
+
+    def user_sigframe(self) -> "UserBuf | None":
+        """The FPU area of the current task's signal frame in user memory, as ``get_sigframe()`` computes it on
+        delivery and ``restore_sigcontext()`` reads it from ``sc->fpstate`` on sigreturn (None: NULL)."""
+        index = self.cpus[self.cpu].current
+        is_null = self._event(False, "read sc->fpstate",
+                              lambda: (self.frames[index] is not None and self.frames[index].page == PAGE_NULL))
+        return None if is_null else UserBuf(self, index)
+
+    def pagefault_disable(self) -> None:
+        """With page faults disabled, a faulting user access returns an error instead of sleeping; the model's
+        user-access primitives always behave so (they report faults), so this changes nothing."""
+
+    def pagefault_enable(self) -> None:
+        """See ``pagefault_disable()``."""
+
+    def xsave_to_user_sigframe(self, buf: "UserBuf") -> int:
+        """XSAVE of the user components into the frame (arch/x86/kernel/fpu/xstate.h): 0, or -EFAULT if the page
+        is not present (page faults are disabled around it)."""
+        return self._event(True, "xsave to user", self._xsave_user, buf.index)
+
+    def _xsave_user(self, index: int) -> int:
+        frame = self.frames[index]
+        if frame is None or frame.page != PAGE_PRESENT:
+            return -EFAULT
+        self.frames[index] = frame._replace(value=self.cpus[self.cpu].regs.user)
+        return 0
+
+    def _clear_user(self, buf: "UserBuf", size) -> int:
+        """Zero the frame, faulting its page in (with page faults enabled: it may sleep): 0, or the bytes left."""
+        return self._event(True, "clear_user", self._fault_in, buf.index, True)
+
+    def fault_in_readable(self, buf: "UserBuf", size) -> int:
+        """mm/gup.c: fault the frame's page in: 0, or the bytes that could not be."""
+        return self._event(True, "fault_in_readable", self._fault_in, buf.index, False)
+
+    def _fault_in(self, index: int, clear: bool) -> int:
+        frame = self.frames[index]
+        if frame is None or frame.page not in (PAGE_PRESENT, PAGE_ABSENT):
+            return 1
+        self.frames[index] = frame._replace(page=PAGE_PRESENT, value=INIT_PART if clear else frame.value)
+        return 0
+
+    def xrstor_from_user_sigframe(self, buf: "UserBuf", mask: int) -> int:
+        """XRSTOR of the user components from the frame (arch/x86/kernel/fpu/xstate.h): 0, or X86_TRAP_PF if the
+        page is not present. A faulting XRSTOR may have modified the registers nevertheless (the hardware
+        restores component by component); whether it did is the world's choice, recorded with the frame."""
+        return self._event(True, "xrstor from user", self._xrstor_user, buf.index)
+
+    def _xrstor_user(self, index: int) -> int:
+        frame, regs = self.frames[index], self.cpus[self.cpu].regs
+        if frame is not None and frame.page == PAGE_PRESENT:
+            self._set_cpu("regs", Value(frame.value, regs.sup))
+            return 0
+        if frame is not None and frame.xrstor_modifies:
+            self._set_cpu("regs", Value(KERNEL_PART, regs.sup))
+        return X86_TRAP_PF
+
+    def _copy_from_user(self, fpstate: "FpstateRef | None", buf: "UserBuf") -> int:
+        """Copy the frame into a memory image's user part (``fpstate`` None: only read it, as the ia32 legacy
+        header is read into a local). Page faults are enabled: an absent page is faulted in first, which may
+        sleep. 0, or the bytes not copied."""
+        left = self._event(True, "copy_from_user: fault in", self._fault_in, buf.index, False)
+        if left or fpstate is None:
+            return left
+        return self._event(True, "copy_from_user", self._copy_user, fpstate.fpu_id, buf.index)
+
+    def _copy_user(self, fpu_id: int, index: int) -> int:
+        image = self.fpus[fpu_id].fpstate
+        self.fpus[fpu_id] = self.fpus[fpu_id]._replace(fpstate=Value(self.frames[index].value, image.sup))
+        return 0
+
     # ------------------------------------------------------------ warnings
 
     def WARN_ON_FPU(self, condition) -> bool:
@@ -329,6 +496,8 @@ class Kernel:
 # The kernel's double-underscore spellings; set outside the class body, which would mangle them.
 setattr(Kernel, "__this_cpu_read", Kernel.this_cpu_read)
 setattr(Kernel, "__this_cpu_write", Kernel.this_cpu_write)
+setattr(Kernel, "__clear_user", Kernel._clear_user)
+setattr(Kernel, "__copy_from_user", Kernel._copy_from_user)
 
 
 def _nothing() -> None:
@@ -356,7 +525,8 @@ class TaskRef:
 
     @property
     def flags(self) -> int:
-        return PF_KTHREAD if self.k.tasks[self.index].kind != "user" else 0
+        kind = self.k.tasks[self.index].kind
+        return 0 if kind == USER else PF_USER_WORKER if kind == WORKER else PF_KTHREAD
 
     @property
     def thread(self) -> "TaskRef":
@@ -418,6 +588,22 @@ class FpstateRef:
     @regs.setter
     def regs(self, value: Value) -> None:
         self.k._event(True, "write fpstate->regs", self.k._set_fpstate, self.fpu_id, value)
+
+
+class UserBuf:
+    """``void __user *``: the FPU area of a task's signal frame; reached only through the user-access
+    primitives."""
+
+    __slots__ = ("k", "index")
+
+    def __init__(self, k: Kernel, index: int):
+        self.k, self.index = k, index
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, UserBuf) and other.index == self.index
+
+    def __hash__(self) -> int:
+        return hash(("user", self.index))
 
 
 class _InitFpstate:

@@ -66,10 +66,16 @@ class FpuId(int):
     __slots__ = ()
 
 
-# Task kinds. Kernel threads and idle tasks have PF_KTHREAD.
-USER, KTHREAD, IDLE = "user", "kthread", "idle"
-# Task modes.
-USER_MODE, KERNEL_MODE = "user", "kernel"
+# Task kinds. Kernel threads and idle tasks have PF_KTHREAD; user workers (io_uring's, once PF_IO_WORKER) have
+# PF_USER_WORKER: forked from a user task, they never return to user space.
+USER, KTHREAD, IDLE, WORKER = "user", "kthread", "idle", "worker"
+# Task modes. NEW: allocated by fork, not yet woken (wake_up_new_task); DEAD: a free task slot (exited, or never
+# used), whose task_struct -- and struct fpu identity -- a later fork may reuse.
+USER_MODE, KERNEL_MODE, NEW_MODE, DEAD_MODE = "user", "kernel", "new", "dead"
+# The page that holds a task's signal frame, as the world left it: present; absent (the access faults, and
+# faulting it in makes it present); bad (the fault cannot be resolved: not mapped). NULL: the program passed a
+# NULL fpstate pointer to sigreturn.
+PAGE_PRESENT, PAGE_ABSENT, PAGE_BAD, PAGE_NULL = "present", "absent", "bad", "null"
 
 
 class Cont(NamedTuple):
@@ -114,6 +120,20 @@ class Task(NamedTuple):
     tif: bool  # TIF_NEED_FPU_LOAD
     fpu: int  # identity of its struct fpu (an address in the kernel; may be reused)
     cont: Cont | None  # where it is paused in the kernel; None in user mode or at rest
+    sigpending: bool = False  # a signal is pending (TIF_SIGPENDING), to be delivered on the way to user mode
+
+    @property
+    def alive(self) -> bool:
+        return self.mode != DEAD_MODE
+
+
+class Frame(NamedTuple):
+    """The FPU part of a task's signal frame: user memory, which the kernel reaches only through the user-access
+    primitives (they may fault), and the program may write."""
+
+    value: int  # the user part of the XSAVE image in the frame (supervisor state never goes to user memory)
+    page: str  # PAGE_PRESENT, PAGE_ABSENT, PAGE_BAD or PAGE_NULL
+    xrstor_modifies: bool = False  # a faulting XRSTOR from this frame leaves the registers modified (hardware may)
 
 
 class Fpu(NamedTuple):
@@ -127,12 +147,22 @@ class World(NamedTuple):
     fpus: tuple[Fpu, ...]
     expect: tuple[Value | None, ...]  # oracle ghost: what each user task's program must observe (None: kthread)
     fresh: int  # the last fresh value number handed out
+    frames: tuple[Frame | None, ...] = ()  # per task slot: its signal frame in user memory, None: none written
+    expect_frame: tuple[int | None, ...] = ()  # oracle ghost: the user part each outstanding frame must hold
+    free: tuple[int, ...] = ()  # free task slots, most recently freed first (a fork takes the first: SLUB's LIFO)
 
     def task_index(self, name: str) -> int:
+        """The live task called ``name``; failing that, the free slot a task of that name exited from (a dead slot
+        keeps its last name for the record until a fork reuses it)."""
+        dead = None
         for i, task in enumerate(self.tasks):
-            if task.name == name:
-                return i
-        raise KeyError(name)
+            if task.name == name and name:
+                if task.mode != DEAD_MODE:
+                    return i
+                dead = i
+        if dead is None:
+            raise KeyError(name)
+        return dead
 
     def running_on(self, task: int) -> int | None:
         """The CPU ``task`` is current on, or None."""

@@ -55,7 +55,7 @@ def test_check_compares_with_expect(capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["check", "--ops", "fork"], "--ops: unknown operation 'fork'"),
+    (["check", "--ops", "forks"], "--ops: unknown operation 'forks'"),
     (["check", "--cpus", "9"], "cpus=9: choose 1 to 4"),
     (["check", "--variant", "nosuch"], "nosuch"),
     (["check", "--depth", "-1"], "--depth must be at least 0"),

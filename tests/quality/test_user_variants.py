@@ -46,7 +46,8 @@ USER_VARIANTS = {
         EXPECT = "clean"
         UNREACHABLE = {"restore-skipped": "without an owner tag the restore is never skipped",
                        "switched-in-on-owner-cpu": "no CPU is ever tagged with a user task's fpu",
-                       "kernel-fpu-over-sleeping-owner": "likewise: no owner tag to find"}
+                       "kernel-fpu-over-sleeping-owner": "likewise: no owner tag to find",
+                       "fork-reused-cached-fpu": "likewise: no owner tag can name a freed fpu"}
 
         def fpregs_restore_userregs(k):
             fpu = k.current.thread.fpu
@@ -58,6 +59,11 @@ USER_VARIANTS = {
 }
 
 
+# Stale registers reach a program either as its registers or through a signal frame written from them (with
+# signals enabled); which one a ci campaign meets first depends on its trajectory, and both are the bug.
+STALE_REGISTERS = {"violates user-regs", "violates sigframe"}
+
+
 @pytest.mark.parametrize("name", sorted(USER_VARIANTS))
 def test_user_written_variant(name, tmp_path, fuzz_profile, fuzz_config):
     subject, body = USER_VARIANTS[name]
@@ -65,4 +71,6 @@ def test_user_written_variant(name, tmp_path, fuzz_profile, fuzz_config):
     path.write_text(HEADER.format(subject=subject) + textwrap.dedent(body))
     v = variant.load_file(str(path))
     result = fuzz(v, fuzz_config, fuzz_profile)
+    if v.expect == "violates user-regs" and result.outcome in STALE_REGISTERS:
+        return
     assert result.as_expected, f"{name}: expected {v.expect}, got {result.outcome}; missing {sorted(result.missing)}"
