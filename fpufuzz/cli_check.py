@@ -29,6 +29,9 @@ def add_arguments(p) -> None:
     p.add_argument("--cpus", type=int, default=2)
     p.add_argument("--users", "--tasks", type=int, default=1, dest="users", help="user tasks (default 1)")
     p.add_argument("--kthreads", type=int, default=0, help="kernel threads (default 0)")
+    p.add_argument("--lifecycle", action="store_true", help="tasks may fork and exit (free task slots: --spare)")
+    p.add_argument("--signals", action="store_true", help="signals are delivered, frames written, sigreturn")
+    p.add_argument("--spare", type=int, default=Config.spare, help="free task slots for forks (default 1)")
     p.add_argument("--depth", type=int, default=1000, help="stop after this many levels (default: no bound)")
     p.add_argument("--max-states", type=int, default=50_000_000, help="stop after this many states")
     p.add_argument("--max-seconds", type=float, default=None, help="stop after the level that passes this time")
@@ -42,7 +45,7 @@ def add_arguments(p) -> None:
 
 
 def cmd_check(args, console: Console, default_corpus) -> int:
-    config = Config(cpus=args.cpus, users=args.users, kthreads=args.kthreads)
+    config = machine_config(args)
     ops = tuple(o.strip() for o in args.ops.split(",") if o.strip()) if args.ops else None
     if args.depth < 0 or args.max_states < 1 or args.jobs < 1:
         raise FpufuzzError("--depth must be at least 0, --max-states and --jobs at least 1")
@@ -63,6 +66,11 @@ def cmd_check(args, console: Console, default_corpus) -> int:
     if args.check:
         return EXIT_CLEAN if all(as_expected(v, r) for v, r in results) else EXIT_VIOLATION
     return EXIT_VIOLATION if any(r.steps for _, r in results) else EXIT_CLEAN
+
+
+def machine_config(args) -> Config:
+    return Config(cpus=args.cpus, users=args.users, kthreads=args.kthreads, spare=args.spare,
+                  lifecycle=args.lifecycle, signals=args.signals)
 
 
 def _explore(model: Model, args, console: Console) -> Exploration:
@@ -89,8 +97,9 @@ def as_expected(v, result: Exploration) -> bool:
 def machine(config: Config) -> str:
     def count(n: int, what: str) -> str:
         return f"{n} {what}{'' if n == 1 else 's'}"
+    options = [name for name, on in (("fork/exit", config.lifecycle), ("signals", config.signals)) if on]
     return (f"{count(config.cpus, 'CPU')} × {count(config.users, 'user task')} + "
-            f"{count(config.kthreads, 'kernel thread')}")
+            f"{count(config.kthreads, 'kernel thread')}" + (f" ({', '.join(options)})" if options else ""))
 
 
 def bound(result: Exploration) -> str:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fpufuzz import corpus, profiles, variant
-from fpufuzz.cli_check import as_expected, bound, machine
+from fpufuzz.cli_check import as_expected, bound, machine, machine_config
 from fpufuzz.config import Config
 from fpufuzz.errors import FpufuzzError
 from fpufuzz.explore import explore
@@ -33,6 +33,9 @@ def add_arguments(p) -> None:
     p.add_argument("--cpus", type=int, default=2, help="explorer machine (default 2 CPUs × 1 user task)")
     p.add_argument("--users", type=int, default=1)
     p.add_argument("--kthreads", type=int, default=0)
+    p.add_argument("--lifecycle", action="store_true", help="explorer: tasks may fork and exit")
+    p.add_argument("--signals", action="store_true", help="explorer: signals and sigreturn")
+    p.add_argument("--spare", type=int, default=Config.spare, help="explorer: free task slots for forks")
     p.add_argument("--depth", type=int, default=1000, help="explorer depth bound (default: none)")
     p.add_argument("--no-fuzz", action="store_true", help="leave out the fuzzer's column")
     p.add_argument("--no-explore", action="store_true", help="leave out the explorer's column")
@@ -43,7 +46,7 @@ def cmd_report(args, console: Console, default_corpus) -> int:
     cases = [corpus.load(p) for p in corpus.discover(directory)]
     if not cases and args.no_fuzz and args.no_explore:
         raise FpufuzzError(f"nothing to report: no cases in {directory} and both searches left out")
-    explore_config = Config(cpus=args.cpus, users=args.users, kthreads=args.kthreads)
+    explore_config = machine_config(args)
     rows = [_row(variant.load(name), cases, args, explore_config)
             for name in (args.variant or variant.names())]
     columns = [c.name for c in cases] + ([] if args.no_fuzz else ["fuzz"]) + ([] if args.no_explore else ["explore"])
