@@ -120,3 +120,14 @@ def test_canonical_form_identifies_mirrored_cpus_and_swapped_users():
     assert u0_runs != u1_runs and canon.key(u0_runs) == canon.key(u1_runs)
     u1_waits_elsewhere, _ = run(two, "schedule cpu=1 next=u0", "run task=u0 until=done", "user_write task=u0")
     assert canon.key(u1_waits_elsewhere) != canon.key(u0_runs)  # u1 last ran on CPU0, not on u0's CPU
+
+
+@pytest.mark.parametrize("name", ["clear_user_states_no_activate", "sigreturn_failure_keeps_regs"])
+def test_the_explorer_finds_the_signal_bugs_and_the_fix_is_clean_to_the_same_depth(name):
+    """With signals on, one CPU and one task suffice: the shortest counterexample, and nothing on the fix."""
+    machine = dict(cpus=1, users=1, kthreads=0, signals=True)
+    found = explore(model_of(name, **machine))
+    assert found.outcome == "violates user-regs" and len(found.steps) <= 6
+    assert [s.op for s in found.steps].count("sigreturn") + [s.op for s in found.steps].count("signal") >= 1
+    fix = explore(model_of("exec_invalidate_last_cpu", **machine), max_depth=len(found.steps))
+    assert fix.outcome == "clean" and fix.depth == len(found.steps)
