@@ -239,10 +239,7 @@ class FpuMachine(_Base):
     @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
     def syscall(self, pick, plan, compute):
         """A system call other than exit (which has its own rule, so tasks do not die at every fourth call)."""
-        step = _pick([s for s in self.legal["syscall"] if s.get("call") != "exit"], pick)
-        self._compute(step, compute)
-        self.apply(step)
-        self.follow(step.get("task"), plan)
+        self._enter([s for s in self.legal["syscall"] if s.get("call") != "exit"], pick, plan, compute)
 
     @precondition(lambda self: bool(self._exits) and (self.world.free == () or any(
         self._tagged_elsewhere(s.get("task")) for s in self._exits)))
@@ -251,13 +248,16 @@ class FpuMachine(_Base):
         """A task exits, freeing its task_struct (the next fork gets it back): when no slot is free, so the
         population stays up, or when a task's fpu is still named by another CPU's owner tag -- such tasks come
         first, since their exit leaves a stale tag for a fork to meet."""
-        step = _pick(sorted(self._exits, key=lambda s: not self._tagged_elsewhere(s.get("task"))), pick)
-        self.apply(step)
-        self.follow(step.get("task"), plan)
+        self._enter(sorted(self._exits, key=lambda s: not self._tagged_elsewhere(s.get("task"))), pick, plan)
 
-    def _compute(self, step: Step, compute: bool) -> None:
+    def _enter(self, steps: list[Step], pick: int, plan, compute: bool = False) -> None:
+        """Take one of ``steps`` (a way into the kernel), the program computing first if ``compute``, and follow
+        the task's path with ``plan``."""
+        step = _pick(steps, pick)
         if compute:
             self.apply(Step.make("user_write", task=step.get("task")))
+        self.apply(step)
+        self.follow(step.get("task"), plan)
 
     @property
     def _exits(self) -> list[Step]:
@@ -271,18 +271,14 @@ class FpuMachine(_Base):
     @precondition(lambda self: "fork" in self.legal)
     @rule(pick=PICK, plan=PLAN)
     def fork(self, pick, plan):
-        step = _pick(self.legal["fork"], pick)
-        self.apply(step)
-        self.follow(step.get("task"), plan)
+        self._enter(self.legal["fork"], pick, plan)
 
     @precondition(lambda self: "fork" in self.legal and self._free_fpu_cached())
     @rule(pick=PICK, plan=PLAN)
     def fork_into_cached_fpu(self, pick, plan):
         """Fork while the task_struct the allocator will hand out has an fpu a CPU's owner tag still names: where
         fpu identity reuse bugs show (a compound move, like ``switch_in_on_owner_cpu``)."""
-        step = _pick(self.legal["fork"], pick)
-        self.apply(step)
-        self.follow(step.get("task"), plan)
+        self._enter(self.legal["fork"], pick, plan)
 
     def _free_fpu_cached(self) -> bool:
         free = self.world.free
@@ -291,10 +287,7 @@ class FpuMachine(_Base):
     @precondition(lambda self: "signal" in self.legal)
     @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
     def signal(self, pick, plan, compute):
-        step = _pick(self.legal["signal"], pick)
-        self._compute(step, compute)
-        self.apply(step)
-        self.follow(step.get("task"), plan)
+        self._enter(self.legal["signal"], pick, plan, compute)
 
     @precondition(lambda self: "frame_write" in self.legal)
     @rule(pick=PICK)
@@ -304,10 +297,7 @@ class FpuMachine(_Base):
     @precondition(lambda self: "sigreturn" in self.legal)
     @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
     def sigreturn(self, pick, plan, compute):
-        step = _pick(self.legal["sigreturn"], pick)
-        self._compute(step, compute)
-        self.apply(step)
-        self.follow(step.get("task"), plan)
+        self._enter(self.legal["sigreturn"], pick, plan, compute)
 
     @precondition(lambda self: "run" in self.legal)
     @rule(pick=PICK, plan=PLAN)
