@@ -29,6 +29,7 @@ from fpufuzz.variant import Variant
 # it should be. The unpatched baseline (``original``) already violates, so a mutant of it tells nothing.
 BASE = "exec_invalidate_last_cpu"
 
+
 @dataclass
 class Mutant:
     """One generated mutant: where it changes the base, the mutated function's source, and its variant."""
