@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,6 +23,7 @@ MUTATE_EXAMPLES = """examples:
   fpufuzz mutate --profile ci                        every mutant: score, table, survivors (minutes)
   fpufuzz mutate --function fpu_reset_fpregs         only the mutants of one function
   fpufuzz mutate --list                              the mutants' names, nothing run
+  fpufuzz mutate --list --write /tmp/mutants         ... and each as a variant module, for --variant PATH
   fpufuzz mutate --profile dev --min-score 1.0       exit 1 unless the fuzzer kills every violating mutant
 """
 
@@ -36,6 +38,8 @@ def add_arguments(p) -> None:
                    help=f"explorer time bound per mutant (default {mutscore.MAX_SECONDS:g}); past it: unknown")
     p.add_argument("--min-score", type=float, help="exit 1 if killed ÷ violating is below this (0 to 1)")
     p.add_argument("--list", action="store_true", help="list the generated mutants and stop")
+    p.add_argument("--write", metavar="DIR", type=Path,
+                   help="also write the mutants as variant modules into DIR (a scratch folder, never variants/)")
     p.add_argument("--json", action="store_true", help="machine-readable results")
 
 
@@ -45,6 +49,8 @@ def cmd_mutate(args, console: Console) -> int:
     if args.min_score is not None and not 0 <= args.min_score <= 1:
         raise FpufuzzError(f"--min-score {args.min_score}: give a fraction between 0 and 1")
     mutants = mutate.generate(args.function)[:args.limit]
+    for m in mutants if args.write else []:
+        mutate.write(m, args.write)
     if args.list:
         for m in mutants:
             print(m.name)

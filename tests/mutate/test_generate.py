@@ -84,3 +84,18 @@ def test_new_functions_of_a_base_are_mutated_too(tmp_path):
     grown = variant.load_file(str(path))
     names = [m.name for m in mutate.generate(["fpu_clone"], base=grown)]
     assert names == ["fpu_clone:13:set-to-clear", "fpu_clone:13:delete"]
+
+
+def test_written_mutants_load_as_the_same_variant(tmp_path, mutants):
+    """``--write``: a mutant written as a module loads through the ordinary loader, with the same function."""
+    m = next(m for m in mutants if m.function == "__switch_to" and m.mutation == "read-early")
+    loaded = variant.load_file(str(mutate.write(m, tmp_path)))
+    assert loaded.base == mutate.BASE and list(loaded.overrides) == ["__switch_to"]
+    assert inspect.getsource(loaded.overrides["__switch_to"]).strip() == m.source.strip()
+
+
+def test_mutants_are_never_written_into_variants():
+    import variants as package
+
+    with pytest.raises(FpufuzzError, match="variants package"):
+        mutate.write(mutate.generate(["switch_fpu_finish"])[0], package.__path__[0])
