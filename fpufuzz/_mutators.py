@@ -8,7 +8,7 @@ import ast
 import copy
 from collections.abc import Iterator
 
-from fpufuzz._astsites import blocks, call_name, edit_block, edit_node, is_docstring, nodes, statement_call
+from fpufuzz._astsites import blocks, call_name, edit_block, edit_node, is_docstring, nodes, replace, statement_call
 
 # The two ways to break the lazy-restore proof: forget the CPU's owner tag, or the fpu's last_cpu.
 INVALIDATIONS = ("__cpu_invalidate_fpregs_state", "__fpu_invalidate_fpregs_state")
@@ -197,12 +197,7 @@ def _hoist_point(block: list, m: int, read: ast.expr) -> int | None:
 def _hoist(block: list, m: int, r: int, p: int) -> None:
     read = _reads(block[m])[r]
     early = ast.Assign(targets=[ast.Name(EARLY, ast.Store())], value=copy.deepcopy(read), lineno=read.lineno)
-    for parent in ast.walk(block[m]):
-        for name, value in ast.iter_fields(parent):
-            if value is read:
-                setattr(parent, name, ast.Name(EARLY, ast.Load()))
-            elif isinstance(value, list) and any(item is read for item in value):
-                value[[id(item) for item in value].index(id(read))] = ast.Name(EARLY, ast.Load())
+    replace(block[m], read, ast.Name(EARLY, ast.Load()))
     block.insert(p, early)
 
 

@@ -57,7 +57,7 @@ def cmd_mutate(args, console: Console) -> int:
         return EXIT_OK
     start = time.perf_counter()
     judged = _judge(mutants, args, console)
-    spots = {j.mutant: _blind_spot(j, mutants) for j in judged if _survived(j)}
+    spots = {j.mutant: blind_spot(j, mutants) for j in judged if survived(j)}
     seconds = time.perf_counter() - start
     killed, violating, ratio = mutscore.score(judged)
     if args.json:
@@ -80,11 +80,11 @@ def _judge(mutants, args, console: Console) -> list[Judged]:
         return mutscore.judge_all(mutants, args.profile, args.seed, args.jobs, done, max_seconds=args.max_seconds)
 
 
-def _survived(j: Judged) -> bool:
+def survived(j: Judged) -> bool:
     return j.hunt is not None and not j.hunt.killed
 
 
-def _blind_spot(j: Judged, mutants) -> blindspot.BlindSpot:
+def blind_spot(j: Judged, mutants) -> blindspot.BlindSpot:
     mutant = next(m for m in mutants if m.name == j.mutant)
     c = j.classification
     return blindspot.explain(mutant.variant, c.steps, j.hunt.campaign_reached, c.reached, Config())
@@ -126,11 +126,11 @@ def _print(judged, spots, profile: str, seconds: float, console: Console) -> Non
             console.print(f"{j.classification.kind}: {j.mutant}: {why}", markup=False, highlight=False)
     for j in judged:
         if j.mutant in spots:
-            _print_survivor(j, spots[j.mutant], console)
+            print_survivor(j, spots[j.mutant], console)
     console.print(summary(judged, profile, seconds))
 
 
-def _print_survivor(j: Judged, spot: blindspot.BlindSpot, console: Console) -> None:
+def print_survivor(j: Judged, spot: blindspot.BlindSpot, console: Console) -> None:
     h = j.hunt
     console.print(f"\n[bold red]survivor[/] {j.mutant}: the explorer's counterexample "
                   f"({len(j.classification.steps)} steps){f'; fuzzer error: {h.error}' if h.error else ''}")
