@@ -2,8 +2,8 @@
 what the fuzzer actually draws on that mutant; nothing here knows any mutant.
 
 * **steps**: each step of the counterexample has a *kind* (``schedule``, ``irq work=simd``, ``run until=L`` -- a
-  path paused at point ``L``, ...), and each pause is followed by what the world did there (``at L: irq
-  work=simd``). The census counts how often the fuzzer's machine took each kind and pair; the ones the
+  path paused at point ``L``, ...), and each pause is followed by what the world did there, with whether the
+  paused task's registers were live (``at L (TIF clear): irq work=simd``). The census counts how often the fuzzer's machine took each kind and pair; the ones the
   counterexample needs and the fuzzer rarely or never takes are where a rule, a plan action or a weight is
   missing.
 * **depth**: the point of its path at which the counterexample acts (#0 is where the path starts), against how
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -66,15 +67,25 @@ def kind(step: Step) -> str:
     return f"{step.op} {'call' if step.op == 'syscall' else 'work'}={detail}" if detail else step.op
 
 
-def pairs(steps: list[Step]) -> list[str]:
-    """``at L: X`` for a path paused at point ``L`` and then something else happening (``X``: a switch, an
-    interrupt, a user write...): what the world did at that point. Runs after runs are left out, because the
+class Pause(NamedTuple):
+    """A point of a path at which the world does something else: where, how deep, what, and whether the paused
+    task's ``TIF_NEED_FPU_LOAD`` was set (whether its registers were live), which decides what an interrupt or a
+    switch there can break."""
+
+    label: str
+    depth: int  # interleaving points from the start of the path; its first is #0
+    then: str  # the kind of the step that follows
+    tif: bool
+
+    @property
+    def pair(self) -> str:
+        return at(self.label, self.tif, self.then)
+
+
+def at(label: str, tif: bool, then: str) -> str:
+    """``at L (TIF set|clear): X``: what the world did at a pause. Runs after runs are left out, because the
     explorer reaches a later point in one ``run`` where the fuzzer may take several."""
-    return [at(a, b) for a, b in zip(steps, steps[1:]) if a.op == "run" and a.get("until") != DONE and b.op != "run"]
-
-
-def at(paused: Step, then: Step) -> str:
-    return f"at {paused.get('until')}: {kind(then)}"
+    return f"at {label} (TIF {'set' if tif else 'clear'}): {then}"
 
 
 def explain(variant, counterexample: list[Step], campaign_reached: list[str], along: list[str],
@@ -83,16 +94,16 @@ def explain(variant, counterexample: list[Step], campaign_reached: list[str], al
     # Only what the fuzzer takes in under 1% of its steps is a blind spot worth naming.
     rare = [k for k in sorted({kind(s) for s in counterexample}, key=lambda k: (steps[k], k))
             if steps[k] < 0.01 * total][:RARE]
-    rare_pairs = sorted(set(pairs(counterexample)), key=lambda k: (pair_counts[k], k))[:RARE]
-    deep = [p for p in pause_depths(Model(variant, config or Config()), counterexample) if p[1] >= 2]
+    pauses = pauses_of(Model(variant, config or Config()), counterexample)
+    rare_pairs = sorted({p.pair for p in pauses}, key=lambda k: (pair_counts[k], k))[:RARE]
     return BlindSpot([(k, steps[k]) for k in rare], [(k, pair_counts[k]) for k in rare_pairs], total,
-                     [name for name in along if name not in campaign_reached], deep)
+                     [name for name in along if name not in campaign_reached],
+                     [(p.label, p.depth, p.then) for p in pauses if p.depth >= 2])
 
 
-def pause_depths(model: Model, steps: list[Step]) -> list[tuple[str, int, str]]:
-    """(label, depth, what happened there) for every pause of the counterexample at which something else
-    happens: ``depth`` counts the interleaving points from the start of the path (its first is #0), found by
-    replaying each ``run until=L`` one point at a time. The fuzzer's plan makes its n-th decision at point #n-1."""
+def pauses_of(model: Model, steps: list[Step]) -> list[Pause]:
+    """Every pause of the counterexample at which something else happens, found by replaying each ``run until=L``
+    one point at a time (so depths count points as the fuzzer's plans do: its n-th decision acts at #n-1)."""
     world, depth, found = model.initial(), {}, []
     for i, step in enumerate(steps):
         if step.op != "run":
@@ -110,7 +121,7 @@ def pause_depths(model: Model, steps: list[Step]) -> list[tuple[str, int, str]]:
                 break
         nxt = steps[i + 1] if i + 1 < len(steps) else None
         if cont is not None and nxt is not None and nxt.op != "run":
-            found.append((cont.label, depth[name], kind(nxt)))
+            found.append(Pause(cont.label, depth[name], kind(nxt), world.tasks[index].tif))
     return found
 
 
@@ -136,7 +147,7 @@ class _CountingModel(Model):
         super().__init__(variant, config)
         self.kinds: Counter = Counter()
         self.pairs: Counter = Counter()
-        self._last: Step | None = None  # the pause the next non-run step happens at
+        self._last: tuple[str, bool] | None = None  # (label, TIF) of the pause the next step happens at
 
     def initial(self):
         self._last = None  # a new example
@@ -149,6 +160,11 @@ class _CountingModel(Model):
             step = Step.make("run", task=step.get("task"), until=DONE if task.cont is None else task.cont.label)
         self.kinds[kind(step)] += 1
         if self._last is not None and step.op != "run":
-            self.pairs[at(self._last, step)] += 1
-        self._last = step if step.op == "run" and step.get("until") != DONE else None
+            self.pairs[at(*self._last, kind(step))] += 1
+        paused = step.op == "run" and step.get("until") != DONE
+        self._last = (step.get("until"), _tif(result.world, step.get("task"))) if paused else None
         return result
+
+
+def _tif(world, task: str) -> bool:
+    return world.tasks[world.task_index(task)].tif

@@ -16,10 +16,8 @@ def test_kinds_drop_names_and_keep_choices():
         "schedule", "syscall call=simd", "irq work=simd", "run until=done"]
 
 
-def test_pairs_are_what_happened_at_a_pause():
-    seq = steps("run task=u0 until='a: b'", "run task=u0 until='c: d'", "schedule cpu=0 next=idle0",
-                "run task=u0 until=done", "user_write task=u0")
-    assert blindspot.pairs(seq) == ["at c: d: schedule"]
+def test_a_pause_is_named_by_point_tif_and_what_happened():
+    assert blindspot.Pause("a: b", 3, "irq work=simd", False).pair == "at a: b (TIF clear): irq work=simd"
 
 
 def test_pause_depth_counts_points_from_the_start_of_the_path():
@@ -33,7 +31,7 @@ def test_pause_depth_counts_points_from_the_start_of_the_path():
     second = model.apply(model.apply(world, one).world, one).world.tasks[u0].cont.label
     scenario = prefix + steps(f"run task=u0 until='{second}'", "irq cpu=0 work=simd", "run task=u0 until=done")
     assert first != second
-    assert blindspot.pause_depths(model, scenario) == [(second, 2, "irq work=simd")]
+    assert blindspot.pauses_of(model, scenario) == [(second, 2, "irq work=simd", False)]
 
 
 def test_census_counts_every_step_the_machine_takes():
