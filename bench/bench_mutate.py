@@ -40,12 +40,13 @@ def main() -> None:
     for profile in args.profiles:
         seed = None if profile == "ci" else args.dev_seed
         start = time.perf_counter()
+        classified_here = not known
         judged = mutscore.judge_all(mutants, profile, seed, args.jobs, known=known)
         known.update({j.mutant: j.classification for j in judged})
         spots = {j.mutant: cli_mutate.blind_spot(j, mutants) for j in judged if cli_mutate.survived(j)}
         seconds = time.perf_counter() - start
         console.print(cli_mutate.summary(judged, profile, seconds))
-        _times(judged, console)
+        _times(judged, classified_here, console)
         for j in judged:
             if j.mutant in spots:
                 cli_mutate.print_survivor(j, spots[j.mutant], console)
@@ -55,15 +56,18 @@ def main() -> None:
             json.dump(out, f, indent=2)
 
 
-def _times(judged, console: Console) -> None:
+def _times(judged, classified_here: bool, console: Console) -> None:
     kills = sorted(j.hunt.seconds for j in judged if j.hunt is not None and j.hunt.killed)
     examples = sorted(j.hunt.examples for j in judged if j.hunt is not None and j.hunt.killed)
     if kills:
         median = kills[len(kills) // 2]
         console.print(f"  time to kill: median {median:.1f} s, max {kills[-1]:.1f} s; examples to kill: median "
                       f"{examples[len(examples) // 2]}, max {examples[-1]}")
-    explorer = sum(j.classification.seconds for j in judged)
-    console.print(f"  explorer time summed over mutants: {explorer:.0f} s (0 when classifications were reused)")
+    if classified_here:
+        explorer = sum(j.classification.seconds for j in judged)
+        console.print(f"  explorer time summed over mutants: {explorer:.0f} s")
+    else:
+        console.print("  classifications reused from the first profile: the time is the fuzzer's")
 
 
 if __name__ == "__main__":
