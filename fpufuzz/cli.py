@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from fpufuzz import __version__, cli_check, cli_fuzz, cli_report, corpus, variant
+from fpufuzz import __version__, cli_check, cli_fuzz, cli_mutate, cli_report, corpus, variant
 from fpufuzz.errors import FpufuzzError
 from fpufuzz.render import explain, print_run, run_json, verdict_line
 from fpufuzz.replay import expected_outcome, replay
@@ -27,6 +27,7 @@ USAGE_EXAMPLES = """examples:
   fpufuzz fuzz --check                              fuzz every variant, compare with each variant's EXPECT
   fpufuzz check --variant original                  exhaustive search: the shortest counterexample
   fpufuzz report --format markdown                  the verdict matrix, ready to paste into a reply
+  fpufuzz mutate --profile ci                       the fuzzer's mutation score and its blind spots
 """
 
 
@@ -87,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
                        epilog=cli_check.CHECK_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli_check.add_arguments(p)
     p.set_defaults(handler=lambda args, console: cli_check.cmd_check(args, console, default_corpus))
+
+    p = sub.add_parser("mutate", help="mutants of the kernel functions: the fuzzer's mutation score and blind spots",
+                       epilog=cli_mutate.MUTATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli_mutate.add_arguments(p)
+    p.set_defaults(handler=cli_mutate.cmd_mutate)
 
     p = sub.add_parser("report", help="verdict matrix: every variant × corpus cases, fuzzer and explorer")
     cli_report.add_arguments(p)

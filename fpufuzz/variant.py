@@ -235,6 +235,24 @@ def _unreachable(where, module) -> dict[str, str]:
     return dict(declared)
 
 
+def derived(name: str, base: Variant | None, overrides: dict[str, types.FunctionType], subject: str,
+            expect: str = "unknown") -> Variant:
+    """A variant built in memory rather than loaded from a module (a generated mutant, say): ``base``'s functions
+    (the v6.5-rc7 baseline if None) with ``overrides``, each checked as a loaded module's override is: it must
+    replace a known function with the same parameters. ``expect`` is not checked against the EXPECT vocabulary:
+    a generated variant's verdict is what is being measured, so ``"unknown"`` is allowed here."""
+    where = f"<generated variant {name}>"
+    inherited = base.functions if base else baseline_functions()
+    for fname, fn in overrides.items():
+        if fname not in inherited:
+            raise InvalidVariant(f"{where}: {fname} overrides no known function")
+        _check_signature(where, fname, fn, inherited[fname])
+    functions = {**inherited, **overrides}
+    module = types.ModuleType(name, subject)
+    return Variant(name, module, subject, {}, base.name if base else None, expect, None, dict(overrides), {}, {},
+                   functions, kernel_class(name, functions))
+
+
 def kernel_class(name: str, functions: dict[str, types.FunctionType]) -> type:
     """A ``Kernel`` subclass whose attributes are the variant's kernel functions. Built with ``type()``, whose
     namespace is a dict, so ``__switch_to`` keeps its name (a class body would mangle it)."""

@@ -1,0 +1,67 @@
+"""Fixed mutants with their known classification (issue 6), and the mutation score. Each mutant is looked up by
+the operator and the source line it touches, never by a line number written here."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from fpufuzz import mutate, mutscore
+from fpufuzz.mutscore import Classification, Hunt, Judged
+from fpufuzz.ops import Model
+
+
+def mutant(function: str, mutation: str, text: str):
+    """The mutant of ``function`` made by ``mutation`` at the first line containing ``text``."""
+    lines, first = inspect.getsourcelines(mutate.base_variant().functions[function])
+    line = first + next(i for i, source in enumerate(lines) if text in source)
+    return next(m for m in mutate.generate([function]) if m.name == f"{function}:{line}:{mutation}")
+
+
+def test_dropping_the_exec_invalidation_violates_and_the_fuzzer_kills_it():
+    """Without ``__fpu_invalidate_fpregs_state()`` exec keeps last_cpu: the task can come back to the CPU whose
+    owner tag still names it and skip loading its fresh image (the bug 1f69383b203e fixed, worse)."""
+    m = mutant("fpu_reset_fpregs", "drop-invalidation", "__fpu_invalidate_fpregs_state")
+    verdict = mutscore.classify(m)
+    assert (verdict.kind, verdict.invariant, len(verdict.steps)) == ("violating", "user-regs", 4)
+    assert {"restore-skipped", "exec-returned"} <= set(verdict.reached)
+    found = mutscore.hunt(m, profile="ci")
+    assert found.killed and found.invariant == "user-regs" and found.examples >= 1
+    assert "exec-returned" in found.reached
+
+
+def test_deleting_a_no_op_statement_is_equivalent():
+    """``fpstate_reset()`` touches nothing the model tracks, so exec without it behaves the same everywhere."""
+    verdict = mutscore.classify(mutant("fpu_flush_thread", "delete", "fpstate_reset"))
+    assert verdict.kind == "equivalent" and verdict.steps is None and verdict.states > 1000
+
+
+def test_an_unbalanced_lock_is_broken_not_violating():
+    verdict = mutscore.classify(mutant("fpu_reset_fpregs", "delete", "fpregs_lock()"))
+    assert verdict.kind == "broken" and "softirq count went negative" in verdict.error
+
+
+def test_a_search_cut_by_its_time_bound_is_unknown():
+    verdict = mutscore.classify(mutant("fpu_flush_thread", "delete", "fpstate_reset"), max_seconds=1e-9)
+    assert verdict.kind == "unknown" and verdict.stopped == "time"
+
+
+def test_reachability_along_steps_is_judged_by_the_model():
+    m = mutant("fpu_reset_fpregs", "drop-invalidation", "__fpu_invalidate_fpregs_state")
+    assert mutscore.reached_along(Model(m.variant, mutscore.SMALL), []) == []
+
+
+def judged(kind: str, killed: bool | None = None) -> Judged:
+    return Judged("f:1:delete", "f", 1, "delete", Classification(kind),
+                  None if killed is None else Hunt(killed))
+
+
+@pytest.mark.parametrize("results, expected", [
+    ([], (0, 0, None)),
+    ([judged("equivalent"), judged("unknown"), judged("broken")], (0, 0, None)),
+    ([judged("violating", True), judged("violating", False), judged("equivalent")], (1, 2, 0.5)),
+    ([judged("violating", True)] * 3 + [judged("broken")], (3, 3, 1.0)),
+])
+def test_score_is_killed_over_violating(results, expected):
+    assert mutscore.score(results) == expected
