@@ -64,7 +64,7 @@ class _Base(RuleBasedStateMachine):
         if self.campaign.listener is not None:
             self.campaign.listener(self.campaign)
         self._legal = None
-        self._derived: dict[str, list] = {}  # migrations and cache hits of the current world, computed once
+        self._derived: dict[str, list] = {}  # properties of the current world, computed once (see _once)
         self.recent: list[str] = []  # task names, most recently stepped first
 
     @property
@@ -119,23 +119,31 @@ class _Base(RuleBasedStateMachine):
     def migrations(self) -> list[tuple[str, int]]:
         """(task, CPU) for every task running on a CPU where it may be switched out, and another CPU that may
         switch to it."""
-        if "migrations" not in self._derived:
-            self._derived["migrations"] = [(self.world.tasks[i].name, to) for i, to in self._moves()
-                                           if to != self.world.tasks[i].cpu or self.world.running_on(i) is None]
-        return self._derived["migrations"]
+        return self._once("migrations", lambda: [(self.world.tasks[i].name, to) for i, to in self._moves()
+                                                 if to != self.world.tasks[i].cpu or self.world.running_on(i) is None])
 
     @property
     def cache_hits(self) -> list[tuple[str, int]]:
         """(user task, CPU) where the CPU's owner tag is the task's fpu and the task is not running there."""
-        if "cache_hits" not in self._derived:
-            self._derived["cache_hits"] = [(self.world.tasks[i].name, to) for i, to in self._moves()
-                                           if self.world.cpus[to].owner == self.world.tasks[i].fpu
-                                           and self.world.running_on(i) != to]
-        return self._derived["cache_hits"]
+        return self._once("cache_hits", lambda: [(self.world.tasks[i].name, to) for i, to in self._moves()
+                                                 if self.world.cpus[to].owner == self.world.tasks[i].fpu
+                                                 and self.world.running_on(i) != to])
+
+    @property
+    def preemptible_cpus(self) -> list[int]:
+        """CPUs that may switch tasks now: any of them can take a task once it is switched out, even if nothing
+        waits for it there."""
+        return self._once("preemptible", lambda: [cpu for cpu in range(len(self.world.cpus))
+                                                  if ops.preemptible(self.world, cpu)])
+
+    def _once(self, name: str, compute):
+        """A property of the current world, computed at its first use (preconditions ask for them every step)."""
+        if name not in self._derived:
+            self._derived[name] = compute()
+        return self._derived[name]
 
     def _moves(self):
-        # Any CPU that can switch tasks can take a task once it is switched out, even if nothing waits for it now.
-        preemptible = [cpu for cpu in range(len(self.world.cpus)) if ops.preemptible(self.world, cpu)]
+        preemptible = self.preemptible_cpus
         ranked = sorted(range(len(self.world.tasks)), key=lambda i: self._rank_task(self.world.tasks[i].name))
         for index in ranked:
             task = self.world.tasks[index]
@@ -183,7 +191,7 @@ class _Base(RuleBasedStateMachine):
 
     def _migrate(self, index: int, pick: int) -> None:
         task = self.world.tasks[index]
-        targets = [cpu for cpu in range(len(self.world.cpus)) if cpu != task.cpu and ops.preemptible(self.world, cpu)]
+        targets = [cpu for cpu in self.preemptible_cpus if cpu != task.cpu]
         if targets:
             self._move(task.name, _pick(targets, pick), pick // len(targets))
 

@@ -447,11 +447,8 @@ def _check_interruptible(world: World, cpu: int) -> None:
 
 def _check_preemptible(world: World, prev: int, cpu: int) -> None:
     _check_interruptible(world, cpu)
-    task = world.tasks[prev]
-    if task.mode == USER_MODE or task.cont is None:
-        return
-    ctx = world.cpus[cpu].ctx
-    if ctx.atomic:
+    if not preemptible(world, cpu):
+        task, ctx = world.tasks[prev], world.cpus[cpu].ctx
         raise IllegalStep(f"{task.name} cannot be switched out at {task.cont.label}: preemption is off there "
                           f"(preempt={ctx.preempt} softirq={ctx.softirq})")
 
