@@ -107,3 +107,12 @@ def existing_equivalent(case: Case, directory: Path) -> Path | None:
         if (config, steps) == key or (other.config, steps) == key:
             return path
     return None
+
+
+def save_new(case: Case, directory: Path) -> str:
+    """Write ``case`` into ``directory`` unless an equivalent case is there already (atomic, never overwriting);
+    where it went, in words."""
+    same = existing_equivalent(case, directory)
+    if same is not None:
+        return f"{same} (already in the corpus)"
+    return str(corpus.save(case, directory)[0])

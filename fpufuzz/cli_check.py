@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
-from fpufuzz import casegen, corpus, variant
+from fpufuzz import casegen, variant
 from fpufuzz.config import Config
 from fpufuzz.errors import FpufuzzError
 from fpufuzz.explore import Exploration, default_jobs, explore
@@ -135,10 +135,7 @@ def _print(v, config: Config, result: Exploration, console: Console, saved: str 
 def _save(v, result: Exploration, directory: Path) -> str:
     case = casegen.build(result.steps, result.outcome.split()[-1], v,
                          provenance=f"fpufuzz check (shortest counterexample) on {v.name}")
-    same = casegen.existing_equivalent(case, directory)
-    if same is not None:
-        return f"{same} (already in the corpus)"
-    return str(corpus.save(case, directory)[0])
+    return casegen.save_new(case, directory)
 
 
 def as_json(v, config: Config, r: Exploration, saved: str | None) -> dict:

@@ -74,14 +74,8 @@ def _run_all(variants, config, args, budget, console) -> list[FuzzResult]:
 def _save(results: list[FuzzResult], directory: Path, console: Console) -> dict[str, str]:
     saved = {}
     for result in results:
-        if result.case is None:
-            continue
-        same = casegen.existing_equivalent(result.case, directory)
-        if same is not None:
-            saved[result.variant.name] = f"{same} (already in the corpus)"
-            continue
-        path, _ = corpus.save(result.case, directory)
-        saved[result.variant.name] = str(path)
+        if result.case is not None:
+            saved[result.variant.name] = casegen.save_new(result.case, directory)
     return saved
 
 

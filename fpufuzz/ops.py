@@ -36,7 +36,7 @@ from fpufuzz.errors import FpufuzzError, IllegalStep, ModelError
 from fpufuzz.oracle import Finding
 from fpufuzz.runtime import Pause, TaskDead
 from fpufuzz.state import (IDLE, KERNEL_MODE, KERNEL_PART, KTHREAD, NEW_MODE, PAGE_ABSENT, PAGE_BAD, PAGE_NULL,
-                           PAGE_PRESENT, USER, USER_MODE, WORKER, Cont, Frame, Task, Value, World)
+                           PAGE_PRESENT, USER, USER_MODE, WORKER, Cont, Frame, Value, World)
 
 SYSCALLS = {"execve": "sys_execve", "simd": "simd_work", "getpid": "sys_getpid", "exit": "sys_exit"}
 WORKS = {"simd": "simd_work"}  # what an interrupt handler does
