@@ -47,14 +47,6 @@ def test_fuzz_variant(name, fuzz_profile, fuzz_config, artifacts):
         assert result.case.expect[name] == v.expect  # the minimized case replays
 
 
-def test_the_seed_bug_is_minimized_to_the_seeds_length(fuzz_config, fuzz_profile):
-    result = fuzz(variant.load("original"), fuzz_config, fuzz_profile)
-    assert result.outcome == "violates user-regs"
-    assert len(result.steps) <= 9 < result.found_steps
-    assert result.case.expect["exec_invalidate_last_cpu"] == "clean"
-    assert result.case.expect["exec_invalidate_both"] == "clean"
-
-
 def test_ci_profile_is_deterministic(fuzz_config):
     first = run_fuzz(variant.load("always_valid"), fuzz_config, "ci")
     second = run_fuzz(variant.load("always_valid"), fuzz_config, "ci")
