@@ -56,7 +56,7 @@ def cmd_check(args, console: Console, default_corpus) -> int:
         result = _explore(Model(v, config, ops), args, console)
         results.append((v, result))
         if args.save and result.steps:
-            saved[v.name] = _save(v, result, args.corpus or default_corpus())
+            saved[v.name] = _save(v, result, args.corpus or default_corpus(), config)
         if result.stopped == "interrupted":
             break
     if args.json:
@@ -150,9 +150,9 @@ def _print(v, config: Config, result: Exploration, console: Console, saved: str 
             console.print(f"  saved: {saved}")
 
 
-def _save(v, result: Exploration, directory: Path) -> str:
+def _save(v, result: Exploration, directory: Path, config: Config | None = None) -> str:
     case = casegen.build(result.steps, result.outcome.split()[-1], v,
-                         provenance=f"fpufuzz check (shortest counterexample) on {v.name}")
+                         provenance=f"fpufuzz check (shortest counterexample) on {v.name}", machine=config)
     return casegen.save_new(case, directory)
 
 

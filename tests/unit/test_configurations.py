@@ -242,3 +242,16 @@ def test_switch_fpu_is_declared_new_and_called_from_switch_to():
     assert set(v.added) == {"switch_fpu"} and set(v.overrides) == {"__switch_to"}
     assert v.base == "exec_invalidate_last_cpu" and v.expect == "clean"
     assert isinstance(v.added["switch_fpu"], types.FunctionType)
+
+
+def test_a_found_case_keeps_the_kernel_options_of_its_machine():
+    """A counterexample found on a PREEMPT_NONE machine is a case on a PREEMPT_NONE machine: casegen sizes the
+    machine to the steps but keeps its kernel options."""
+    from fpufuzz.casegen import build
+    from fpufuzz.corpus import load
+
+    machine = Config(cpus=2, users=2, kthreads=1, preempt="none", fnsave=True)
+    case = build(load("corpus/exec+migrate-back+kthread.case").steps, "user-regs", variant.load("original"), "test",
+                 machine)
+    assert (case.config.preempt, case.config.fnsave, case.config.preempt_rt) == ("none", True, False)
+    assert case.expect["original"] == "violates user-regs"
