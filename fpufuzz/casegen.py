@@ -12,11 +12,16 @@ from fpufuzz.ops import Step
 from fpufuzz.replay import replay
 
 
-def canonical(steps: list[Step]) -> tuple[list[Step], Config]:
+# What a case keeps of the machine its steps were found on, whatever the steps use: the kernel configuration and
+# hardware options (a PREEMPT_NONE counterexample is not one on a fully preemptible kernel, and vice versa).
+KERNEL_OPTIONS = ("preempt_rt", "preempt", "xrstor_fault", "fnsave")
+
+
+def canonical(steps: list[Step], machine: Config | None = None) -> tuple[list[Step], Config]:
     """Rename CPUs and tasks by first appearance (u0, u1, ... k0, ...; idleN follows its CPU) and size the machine
     to what the steps use. Interchangeable CPUs and tasks start alike, so outcomes do not change. Fork children
     are named after the machine's own tasks (u<users>, ..., w0, ...), and the machine gets the operation
-    families and free slots the steps need."""
+    families and free slots the steps need, and ``machine``'s kernel options (``KERNEL_OPTIONS``)."""
     cpus: dict[int, int] = {}
     tasks: dict[str, str] = {}
     counts = {"u": 0, "k": 0, "w": 0}
@@ -59,8 +64,9 @@ def canonical(steps: list[Step]) -> tuple[list[Step], Config]:
         renamed.append(Step(step.op, tuple(args)))
     lifecycle = any(s.op == "fork" or s.get("call") == "exit" or s.get("work") == "exit" for s in steps)
     signals = any(s.op in ("signal", "frame_write", "sigreturn") for s in steps)
+    options = {name: getattr(machine, name) for name in KERNEL_OPTIONS} if machine is not None else {}
     config = Config(cpus=max(len(cpus), 1), users=max(users, 1), kthreads=counts["k"], spare=max(len(children), 1),
-                    lifecycle=lifecycle, signals=signals)
+                    lifecycle=lifecycle, signals=signals, **options)
     return renamed, config
 
 
@@ -83,9 +89,10 @@ def case_name(steps: list[Step], invariant: str) -> str:
     return "+".join([invariant] + ingredients)
 
 
-def build(steps: list[Step], invariant: str, found_on, provenance: str) -> Case:
-    """A case for ``steps``, with its outcome on ``found_on`` and every discovered variant as its expectations."""
-    steps, config = canonical(steps)
+def build(steps: list[Step], invariant: str, found_on, provenance: str, machine: Config | None = None) -> Case:
+    """A case for ``steps`` (found on ``machine``, whose kernel options the case keeps), with its outcome on
+    ``found_on`` and every discovered variant as its expectations."""
+    steps, config = canonical(steps, machine)
     case = Case(name=case_name(steps, invariant), summary="", config=config, steps=steps,
                 model=f"{MODEL_VERSION} fpufuzz-{__version__}", provenance=provenance, comments=[""] * len(steps))
     failing = replay(case, found_on).failing
@@ -100,10 +107,10 @@ def build(steps: list[Step], invariant: str, found_on, provenance: str) -> Case:
 def existing_equivalent(case: Case, directory: Path) -> Path | None:
     """A case in ``directory`` identical to ``case`` up to renaming of tasks and CPUs (values are never written
     in steps), or None."""
-    key = (case.config, canonical(case.steps)[0])
+    key = (case.config, canonical(case.steps, case.config)[0])
     for path in corpus.discover(directory):
         other = corpus.load(path)
-        steps, config = canonical(other.steps)
+        steps, config = canonical(other.steps, other.config)
         if (config, steps) == key or (other.config, steps) == key:
             return path
     return None

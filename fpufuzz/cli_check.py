@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
 from fpufuzz import casegen, variant
-from fpufuzz.config import Config
+from fpufuzz.config import PREEMPTION_MODELS, XRSTOR_FAULTS, Config
 from fpufuzz.errors import FpufuzzError
 from fpufuzz.explore import Exploration, default_jobs, explore
 from fpufuzz.ops import Model, op_names
@@ -32,6 +32,7 @@ def add_arguments(p) -> None:
     p.add_argument("--lifecycle", action="store_true", help="tasks may fork and exit (free task slots: --spare)")
     p.add_argument("--signals", action="store_true", help="signals are delivered, frames written, sigreturn")
     p.add_argument("--spare", type=int, default=Config.spare, help="free task slots for forks (default 1)")
+    add_kernel_config_arguments(p)
     p.add_argument("--depth", type=int, default=1000, help="stop after this many levels (default: no bound)")
     p.add_argument("--max-states", type=int, default=50_000_000, help="stop after this many states")
     p.add_argument("--max-seconds", type=float, default=None, help="stop after the level that passes this time")
@@ -55,7 +56,7 @@ def cmd_check(args, console: Console, default_corpus) -> int:
         result = _explore(Model(v, config, ops), args, console)
         results.append((v, result))
         if args.save and result.steps:
-            saved[v.name] = _save(v, result, args.corpus or default_corpus())
+            saved[v.name] = _save(v, result, args.corpus or default_corpus(), config)
         if result.stopped == "interrupted":
             break
     if args.json:
@@ -68,9 +69,24 @@ def cmd_check(args, console: Console, default_corpus) -> int:
     return EXIT_VIOLATION if any(r.steps for _, r in results) else EXIT_CLEAN
 
 
+def add_kernel_config_arguments(p) -> None:
+    """The kernel configuration and hardware options of the machine (docs/model.md, "Configurations"), for
+    ``check``, ``report`` and ``fuzz``: as in a case's ``config:`` header."""
+    p.add_argument("--preempt", default=Config.preempt, choices=PREEMPTION_MODELS,
+                   help="preemption model: where a task in the kernel can be switched out (default full)")
+    p.add_argument("--preempt-rt", action="store_true", help="CONFIG_PREEMPT_RT: fpregs_lock() is preempt_disable()")
+    p.add_argument("--xrstor-fault", default=Config.xrstor_fault, choices=XRSTOR_FAULTS,
+                   help="what a faulting XRSTOR from a signal frame does to the registers (default either)")
+    p.add_argument("--fnsave", action="store_true", help="a CPU without XSAVE/FXSR: saves are FNSAVE + FRSTOR")
+
+
+def kernel_config(args) -> dict:
+    return dict(preempt=args.preempt, preempt_rt=args.preempt_rt, xrstor_fault=args.xrstor_fault, fnsave=args.fnsave)
+
+
 def machine_config(args) -> Config:
     return Config(cpus=args.cpus, users=args.users, kthreads=args.kthreads, spare=args.spare,
-                  lifecycle=args.lifecycle, signals=args.signals)
+                  lifecycle=args.lifecycle, signals=args.signals, **kernel_config(args))
 
 
 def _explore(model: Model, args, console: Console) -> Exploration:
@@ -98,6 +114,8 @@ def machine(config: Config) -> str:
     def count(n: int, what: str) -> str:
         return f"{n} {what}{'' if n == 1 else 's'}"
     options = [name for name, on in (("fork/exit", config.lifecycle), ("signals", config.signals)) if on]
+    options += [setting for setting in config.header().split()[3:] if setting.split("=")[0] not in (
+        "lifecycle", "signals", "spare")]
     return (f"{count(config.cpus, 'CPU')} × {count(config.users, 'user task')} + "
             f"{count(config.kthreads, 'kernel thread')}" + (f" ({', '.join(options)})" if options else ""))
 
@@ -132,9 +150,9 @@ def _print(v, config: Config, result: Exploration, console: Console, saved: str 
             console.print(f"  saved: {saved}")
 
 
-def _save(v, result: Exploration, directory: Path) -> str:
+def _save(v, result: Exploration, directory: Path, config: Config | None = None) -> str:
     case = casegen.build(result.steps, result.outcome.split()[-1], v,
-                         provenance=f"fpufuzz check (shortest counterexample) on {v.name}")
+                         provenance=f"fpufuzz check (shortest counterexample) on {v.name}", machine=config)
     return casegen.save_new(case, directory)
 
 

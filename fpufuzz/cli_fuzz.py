@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fpufuzz import casegen, corpus, profiles, variant
+from fpufuzz.cli_check import add_kernel_config_arguments, kernel_config
 from fpufuzz.config import WHOLE, Config
 from fpufuzz.fuzz import FuzzResult, fuzz, required_reachability
 from fpufuzz.machine import Campaign
@@ -28,6 +29,8 @@ def add_arguments(p) -> None:
     p.add_argument("--cpus", type=int, default=Config.cpus)
     p.add_argument("--users", type=int, default=Config.users)
     p.add_argument("--kthreads", type=int, default=Config.kthreads)
+    p.add_argument("--spare", type=int, default=Config.spare, help="free task slots for forks (default 1)")
+    add_kernel_config_arguments(p)
     p.add_argument("--save", action="store_true", help="write each minimized case into the corpus")
     p.add_argument("--corpus", type=Path, default=None, help="corpus folder for --save (default: ./corpus)")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
@@ -35,7 +38,8 @@ def add_arguments(p) -> None:
 
 
 def cmd_fuzz(args, console: Console, default_corpus) -> int:
-    config = Config(cpus=args.cpus, users=args.users, kthreads=args.kthreads, **WHOLE)
+    config = Config(cpus=args.cpus, users=args.users, kthreads=args.kthreads, spare=args.spare, **WHOLE,
+                    **kernel_config(args))
     variants = [variant.load(name) for name in (args.variant or variant.names())]
     budget = args.examples or profiles.get(args.profile).max_examples
     results = _run_all(variants, config, args, budget, console)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fpufuzz import corpus, profiles, variant
-from fpufuzz.cli_check import as_expected, bound, machine, machine_config
+from fpufuzz.cli_check import add_kernel_config_arguments, as_expected, bound, machine, machine_config
 from fpufuzz.config import Config
 from fpufuzz.errors import FpufuzzError
 from fpufuzz.explore import explore
@@ -36,6 +36,7 @@ def add_arguments(p) -> None:
     p.add_argument("--lifecycle", action="store_true", help="explorer: tasks may fork and exit")
     p.add_argument("--signals", action="store_true", help="explorer: signals and sigreturn")
     p.add_argument("--spare", type=int, default=Config.spare, help="explorer: free task slots for forks")
+    add_kernel_config_arguments(p)
     p.add_argument("--depth", type=int, default=1000, help="explorer depth bound (default: none)")
     p.add_argument("--no-fuzz", action="store_true", help="leave out the fuzzer's column")
     p.add_argument("--no-explore", action="store_true", help="leave out the explorer's column")

@@ -9,6 +9,10 @@ from fpufuzz.state import (DEAD_MODE, IDLE, INIT, KERNEL, KERNEL_MODE, KTHREAD, 
                            World)
 
 MAX_CPUS, MAX_TASKS = 4, 6
+# The kernel's preemption models (kernel/Kconfig.preempt): where a task inside the kernel can be switched out.
+PREEMPTION_MODELS = ("none", "voluntary", "full")
+# What a faulting XRSTOR from a user buffer may do to the registers: the hardware's latitude, narrowed or not.
+XRSTOR_FAULTS = ("keeps", "modifies", "either")
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,9 @@ class Config:
     spare: int = 1
     lifecycle: bool = False  # tasks fork (user tasks, user workers) and exit
     signals: bool = False  # signals are delivered to user tasks, which write their frames and sigreturn
+    preempt: str = "full"  # CONFIG_PREEMPT_NONE / _VOLUNTARY / CONFIG_PREEMPT (see fpufuzz.ops.preemptible)
+    xrstor_fault: str = "either"  # a faulting XRSTOR from a signal frame keeps the registers, modifies them, or either
+    fnsave: bool = False  # the CPU has neither XSAVE nor FXSR: save_fpregs_to_fpstate() uses FNSAVE, then FRSTOR
 
     def __post_init__(self):
         if not 1 <= self.cpus <= MAX_CPUS:
@@ -32,13 +39,23 @@ class Config:
                                f"kthreads 0-{MAX_TASKS}")
         if not 0 <= self.spare <= MAX_TASKS:
             raise FpufuzzError(f"spare={self.spare}: choose 0 to {MAX_TASKS} free task slots")
+        if self.preempt not in PREEMPTION_MODELS:
+            raise FpufuzzError(f"preempt={self.preempt}: choose {', '.join(PREEMPTION_MODELS)}")
+        if self.preempt_rt and self.preempt != "full":
+            raise FpufuzzError(f"preempt_rt=yes with preempt={self.preempt}: PREEMPT_RT is fully preemptible "
+                               "(it selects CONFIG_PREEMPTION); drop preempt= or set preempt=full")
+        if self.xrstor_fault not in XRSTOR_FAULTS:
+            raise FpufuzzError(f"xrstor_fault={self.xrstor_fault}: choose {', '.join(XRSTOR_FAULTS)}")
 
     def header(self) -> str:
         text = f"cpus={self.cpus} users={self.users} kthreads={self.kthreads}"
         text += " preempt_rt=yes" if self.preempt_rt else ""
         text += " lifecycle=yes" if self.lifecycle else ""
         text += " signals=yes" if self.signals else ""
-        return text + (f" spare={self.spare}" if self.spare != Config.spare else "")
+        text += f" spare={self.spare}" if self.spare != Config.spare else ""
+        text += f" preempt={self.preempt}" if self.preempt != Config.preempt else ""
+        text += f" xrstor_fault={self.xrstor_fault}" if self.xrstor_fault != Config.xrstor_fault else ""
+        return text + (" fnsave=yes" if self.fnsave else "")
 
 
 # The whole machine the fuzz tests and ``fpufuzz fuzz`` use by default: every operation enabled. The core

@@ -28,9 +28,9 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fpufuzz.config import Config
-from fpufuzz.errors import CorpusFormatError, FpufuzzError
-from fpufuzz.ops import DEFAULTS, OPS, Step
+from fpufuzz.config import PREEMPTION_MODELS, XRSTOR_FAULTS, Config
+from fpufuzz.errors import CorpusFormatError, FpufuzzError, IllegalStep
+from fpufuzz.ops import DEFAULTS, OPS, Step, xrstor_fault
 from fpufuzz.oracle import VIOLATIONS
 
 FORMAT = 1
@@ -87,6 +87,7 @@ def parse(text: str, path: Path | None = None) -> Case:
             raise CorpusFormatError(f"{where}: missing field '{key}:' (see docs/corpus-format.md)")
     config = _config(where, header["config"])
     steps, comments, numbers = _steps(where, lines, first_step)
+    _check_config_allows(where, config, steps, numbers)
     expect = _expect(where, header.get("expect", []))
     return Case(header["name"][1], header["summary"][1], config, steps, expect, header.get("model", (0, ""))[1],
                 header.get("provenance", (0, ""))[1], comments, path, numbers)
@@ -127,18 +128,31 @@ def _header(where: str, lines: list[str]):
     raise CorpusFormatError(f"{where}: no 'steps:' line")
 
 
+# Config settings a case header may give: numbers, yes/no flags, and settings with named values.
+_NUMBERS = ("cpus", "users", "kthreads", "spare")
+_FLAGS = ("preempt_rt", "lifecycle", "signals", "fnsave")
+_CHOICES = {"preempt": PREEMPTION_MODELS, "xrstor_fault": XRSTOR_FAULTS}
+
+
 def _config(where: str, entry) -> Config:
     number, text = entry
     values = {}
     for word in text.split():
         key, sep, value = word.partition("=")
-        if not sep or key not in ("cpus", "users", "kthreads", "preempt_rt", "spare", "lifecycle", "signals"):
+        if not sep or key not in (*_NUMBERS, *_FLAGS, *_CHOICES):
             raise CorpusFormatError(f"{where}:{number}: config: unknown setting {word!r}; settings are cpus=N "
-                                    "users=N kthreads=N spare=N preempt_rt=yes|no lifecycle=yes|no signals=yes|no")
-        if key in ("preempt_rt", "lifecycle", "signals"):
+                                    "users=N kthreads=N spare=N preempt_rt=yes|no lifecycle=yes|no signals=yes|no "
+                                    f"fnsave=yes|no preempt={'|'.join(PREEMPTION_MODELS)} "
+                                    f"xrstor_fault={'|'.join(XRSTOR_FAULTS)}")
+        if key in _FLAGS:
             if value not in ("yes", "no"):
                 raise CorpusFormatError(f"{where}:{number}: config: {key} must be yes or no")
             values[key] = value == "yes"
+        elif key in _CHOICES:
+            if value not in _CHOICES[key]:
+                raise CorpusFormatError(f"{where}:{number}: config: {key} must be one of "
+                                        f"{', '.join(_CHOICES[key])}, not {value!r}")
+            values[key] = value
         elif not value.isdigit():
             raise CorpusFormatError(f"{where}:{number}: config: {key} must be a number, not {value!r}")
         else:
@@ -147,6 +161,17 @@ def _config(where: str, entry) -> Config:
         return Config(**values)
     except FpufuzzError as e:
         raise CorpusFormatError(f"{where}:{number}: config: {e}") from None
+
+
+def _check_config_allows(where: str, config: Config, steps: list[Step], numbers: list[int]) -> None:
+    """A step asking for something the machine's configuration rules out (an XRSTOR that modifies the registers on
+    a machine whose XRSTOR keeps them, say) is refused when the case is read, naming the config field."""
+    for step, number in zip(steps, numbers):
+        if step.op == "sigreturn":
+            try:
+                xrstor_fault(config, step)
+            except IllegalStep as e:
+                raise CorpusFormatError(f"{where}:{number}: {e}") from None
 
 
 def _expect(where: str, entries) -> dict[str, str]:

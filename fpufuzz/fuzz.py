@@ -78,7 +78,7 @@ def _record(result: FuzzResult, model: Model, violation: Violation, seed: int | 
         f" --seed {seed}" if seed is not None else "")
     provenance = (f"{how} (fpufuzz {__version__}, {result.config.header()}): {result.found_steps} steps found, "
                   f"{len(result.steps)} after minimizing")
-    result.case = casegen.build(result.steps, invariant, result.variant, provenance)
+    result.case = casegen.build(result.steps, invariant, result.variant, provenance, result.config)
 
 
 def _factory(machine, variant: Variant, config: Config, naive: bool, seed: int | None):

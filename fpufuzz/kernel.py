@@ -10,8 +10,8 @@ Every read or write of FPU state through ``k`` is an *event*: a point where, if 
 task can be preempted or a hard interrupt can arrive (see fpufuzz/runtime.py). No interleaving is placed by
 hand.
 
-Simplifications, said once here and again where they bite: only the XSAVE code paths are modeled (no FXSR or
-FNSAVE); the CPU always has an FPU (``cpu_feature_enabled(X86_FEATURE_FPU)`` is true); tracing, PKRU, XFD and
+Simplifications, said once here and again where they bite: only the XSAVE code paths are modeled (no FXSR;
+FNSAVE only in ``save_fpregs_to_fpstate()``, with config ``fnsave=yes``); the CPU always has an FPU (``cpu_feature_enabled(X86_FEATURE_FPU)`` is true); tracing, PKRU, XFD and
 AVX-512 timestamps are left out because they do not touch the state the invariants read.
 """
 
@@ -120,8 +120,17 @@ def __switch_to(k, prev_p, next_p):
 
 def save_fpregs_to_fpstate(k, fpu):
     """Save the registers into ``fpu``'s memory image; the registers keep their contents.
-    arch/x86/kernel/fpu/core.c (v6.5-rc7). Simplification: only the XSAVE path (``os_xsave``)."""
-    k.os_xsave(fpu.fpstate)
+    arch/x86/kernel/fpu/core.c (v6.5-rc7). On a CPU without XSAVE or FXSR (config ``fnsave=yes``) FNSAVE clears
+    the registers, so they are reloaded from the image at once: two events, with the init state in the registers
+    between them. Simplifications: a CPU with FXSR but no XSAVE is not a separate configuration (FXSAVE preserves
+    the registers, as XSAVE does); AVX-512 timestamps are not modeled."""
+    if k.use_xsave():
+        k.os_xsave(fpu.fpstate)
+        return
+
+    # Legacy FPU register saving: FNSAVE always clears the FPU registers, so they are reloaded from memory.
+    k.fnsave(fpu.fpstate)
+    k.frstor(fpu.fpstate)
 
 
 def restore_fpregs_from_fpstate(k, fpstate, mask):

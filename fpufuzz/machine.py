@@ -134,7 +134,7 @@ class _Base(RuleBasedStateMachine):
         """CPUs that may switch tasks now: any of them can take a task once it is switched out, even if nothing
         waits for it there."""
         return self._once("preemptible", lambda: [cpu for cpu in range(len(self.world.cpus))
-                                                  if ops.preemptible(self.world, cpu)])
+                                                  if ops.preemptible(self.world, cpu, self.model.config)])
 
     def _once(self, name: str, compute):
         """A property of the current world, computed at its first use (preconditions ask for them every step)."""
@@ -183,7 +183,8 @@ class _Base(RuleBasedStateMachine):
             self.apply(Step.make("run", task=task))
 
     def _preemptible(self, index: int) -> bool:
-        return not self.world.cpus[self.world.tasks[index].cpu].ctx.atomic
+        """The task, paused in a kernel path, is at a point where the machine's preemption model may switch it."""
+        return ops.preemptible(self.world, self.world.tasks[index].cpu, self.model.config)
 
     def _switch_out(self, index: int, pick: int) -> None:
         cpu = self.world.tasks[index].cpu

@@ -63,7 +63,8 @@ OPS: dict[str, dict[str, object]] = {
     "irq": {"cpu": "cpu", "work": tuple(WORKS)},
 }
 
-# Arguments that may be left out, with the value they stand for.
+# Arguments that may be left out, with the value they stand for (``xrstor``: on a machine with config
+# ``xrstor_fault=modifies``, modifies; see ``xrstor_fault()``).
 DEFAULTS = {("sigreturn", "xrstor"): "keeps", ("sigreturn", "abi"): "64"}
 
 
@@ -304,12 +305,35 @@ def _sigreturn(model: Model, world: World, step: Step, trace) -> StepResult:
     if world.expect_frame[index] is None:
         raise IllegalStep(f"{world.tasks[index].name} is not in a signal handler")
     page = _choice(step, "frame", SIGRETURN_FRAMES)
-    modifies = _choice(step, "xrstor", XRSTOR) == "modifies"
+    modifies = xrstor_fault(model.config, step) == "modifies"
     abi = _choice(step, "abi", ABIS)
     world = _set_frame(world, index, world.frames[index]._replace(page=page, xrstor_modifies=modifies))
     world = oracle.program_sigreturn(world, index, succeeds=page in (PAGE_PRESENT, PAGE_ABSENT))
     cont = model.fresh_path(world, index, "do_syscall_64", SIGRETURN_PATHS[abi])
     return StepResult(_set_task(world, index, mode=KERNEL_MODE, cont=cont), ())
+
+
+def xrstor_allowed(config: Config) -> tuple[str, ...]:
+    """What a faulting XRSTOR from a signal frame may do to the registers on this machine (config
+    ``xrstor_fault``): the hardware may modify them, and whether it does is the world's choice unless the machine
+    narrows it."""
+    return XRSTOR if config.xrstor_fault == "either" else (config.xrstor_fault,)
+
+
+def xrstor_fault(config: Config, step: Step) -> str:
+    """The ``xrstor=`` of a sigreturn step: as written, or the machine's default when left out (``keeps``, or
+    ``modifies`` on a machine whose XRSTOR always modifies). A choice the config forbids is refused, naming the
+    field."""
+    allowed = xrstor_allowed(config)
+    value = step.get("xrstor")
+    if value is None:
+        return allowed[0]
+    if value not in XRSTOR:
+        raise IllegalStep(f"sigreturn: xrstor={value!r} is not one of {', '.join(XRSTOR)}")
+    if value not in allowed:
+        raise IllegalStep(f"sigreturn: xrstor={value} is forbidden by config xrstor_fault={config.xrstor_fault} "
+                          f"(a faulting XRSTOR on this machine always {config.xrstor_fault} the registers)")
+    return value
 
 
 def _set_frame(world: World, index: int, frame: Frame | None) -> World:
@@ -418,7 +442,7 @@ def _schedule(model: Model, world: World, step: Step, trace) -> StepResult:
     nxt = _task(world, step)
     prev = world.cpus[cpu].current
     _check_runnable(world, nxt, cpu)
-    _check_preemptible(world, prev, cpu)
+    _check_preemptible(world, prev, cpu, model.config)
     if world.tasks[prev].mode == USER_MODE:  # a timer interrupt from user mode, preempting at its exit
         world = _set_task(world, prev, mode=KERNEL_MODE, cont=model.fresh_path(world, prev, "irqentry_exit_to_user_mode"))
     world = _set_task(world, nxt, cpu=cpu)
@@ -445,12 +469,16 @@ def _check_interruptible(world: World, cpu: int) -> None:
         raise IllegalStep(f"CPU{cpu} runs with interrupts off here (a path left them off)")
 
 
-def _check_preemptible(world: World, prev: int, cpu: int) -> None:
+def _check_preemptible(world: World, prev: int, cpu: int, config: Config | None = None) -> None:
     _check_interruptible(world, cpu)
     if not preemptible(world, cpu):
         task, ctx = world.tasks[prev], world.cpus[cpu].ctx
         raise IllegalStep(f"{task.name} cannot be switched out at {task.cont.label}: preemption is off there "
                           f"(preempt={ctx.preempt} softirq={ctx.softirq})")
+    if not preemptible(world, cpu, config):
+        task = world.tasks[prev]
+        raise IllegalStep(f"{task.name} cannot be switched out at {task.cont.label}: with config "
+                          f"preempt={config.preempt} that is not a scheduling point ({_SCHEDULES[config.preempt]})")
 
 
 def _irq(model: Model, world: World, step: Step, trace) -> StepResult:
@@ -482,14 +510,53 @@ _HANDLERS = {"user_write": _user_write, "syscall": _syscall, "fork": _fork, "sig
 # ---------------------------------------------------------------- what may happen next
 
 
-def preemptible(world: World, cpu: int) -> bool:
+# Where a task paused inside a kernel path may be switched out, by preemption model (kernel/Kconfig.preempt). A
+# pause point's kind comes from its label's access (fpufuzz/runtime.py names them):
+#  * "sleep": an explicit scheduling point -- cond_resched(), schedule() in the exit-to-user loop, a blocking
+#    wait (sched_exec()'s stop_one_cpu(), a blocking allocation, mapping the new image) -- and a user-memory access
+#    whose page is not present: the page fault may block. Every model switches here.
+#  * "might_sleep": might_sleep() and might_fault() annotations where nothing blocks (a user copy from a present
+#    page). With CONFIG_PREEMPT_VOLUNTARY they call __cond_resched() (include/linux/kernel.h, might_resched());
+#    with CONFIG_PREEMPT_NONE they do nothing.
+#  * "preempt": every other point -- preempt_enable(), local_bh_enable(), local_irq_enable(), an interrupt returning
+#    to kernel mode (irqentry_exit_cond_resched()) anywhere interrupts are on. Only CONFIG_PREEMPT preempts here.
+# Return to user mode is a scheduling point in every model (exit_to_user_mode_loop() calls schedule()); a task
+# in user mode or at rest (a kernel thread at the top of its loop, sleeping) can always be switched.
+SLEEP, MIGHT_SLEEP, PREEMPT = "sleep", "might_sleep", "preempt"
+_SLEEPS = ("cond_resched",)
+_MIGHT_SLEEPS = ("might_sleep",)
+_USER_FAULTS = ("clear_user", "fault_in_readable", "copy_from_user: fault in")  # may fault with page faults on
+SCHEDULING_POINTS = {"none": (SLEEP,), "voluntary": (SLEEP, MIGHT_SLEEP), "full": (SLEEP, MIGHT_SLEEP, PREEMPT)}
+_SCHEDULES = {"none": "only explicit sleeps, cond_resched() and faults that page in are",
+              "voluntary": "only explicit sleeps, cond_resched(), might_sleep() and user-memory accesses are",
+              "full": "every point with preemption enabled is"}
+
+
+def point_kind(world: World, index: int) -> str:
+    """The kind of scheduling point where task ``index`` is paused (see SCHEDULING_POINTS)."""
+    access = world.tasks[index].cont.label.partition(": ")[2]
+    if access in _SLEEPS:
+        return SLEEP
+    if access in _USER_FAULTS:
+        frame = world.frames[index] if index < len(world.frames) else None
+        return MIGHT_SLEEP if frame is not None and frame.page == PAGE_PRESENT else SLEEP
+    return MIGHT_SLEEP if access in _MIGHT_SLEEPS else PREEMPT
+
+
+def preemptible(world: World, cpu: int, config: Config | None = None) -> bool:
     """The CPU may switch tasks now: interrupts on, and its task in user mode, at rest, or paused where
-    preemption and bottom halves are enabled."""
+    preemption and bottom halves are enabled, at a scheduling point of the machine's preemption model
+    (``config.preempt``; without a config, full preemption)."""
     state = world.cpus[cpu]
     if state.ctx.irqs_off or state.ctx.hardirq:
         return False
     task = world.tasks[state.current]
-    return task.mode == USER_MODE or task.cont is None or not state.ctx.atomic
+    if task.mode == USER_MODE or task.cont is None:
+        return True
+    if state.ctx.atomic:
+        return False
+    return config is None or config.preempt == "full" or point_kind(world, state.current) in SCHEDULING_POINTS[
+        config.preempt]
 
 
 def enabled(config: Config, world: World) -> list[Step]:
@@ -512,7 +579,7 @@ def enabled(config: Config, world: World) -> list[Step]:
             continue
         if not (config.preempt_rt and ctx.atomic):
             steps.extend(Step.make("irq", cpu=cpu, work=w) for w in WORKS)
-        if not preemptible(world, cpu):
+        if not preemptible(world, cpu, config):
             continue
         for index, task in enumerate(world.tasks):
             if not task.alive or task.mode == NEW_MODE:
@@ -536,9 +603,11 @@ def _user_steps(config: Config, world: World, index: int) -> list[Step]:
         return steps
     steps.append(Step.make("frame_write", task=name))
     for page in SIGRETURN_FRAMES:
-        steps.append(Step.make("sigreturn", task=name, frame=page))
-        if page in (PAGE_ABSENT, PAGE_BAD):
-            steps.append(Step.make("sigreturn", task=name, frame=page, xrstor="modifies"))
+        if page in (PAGE_ABSENT, PAGE_BAD):  # the XRSTOR faults: what it does to the registers, as the machine allows
+            steps.extend(Step.make("sigreturn", task=name, frame=page, xrstor=None if x == "keeps" else x)
+                         for x in xrstor_allowed(config))
+        else:
+            steps.append(Step.make("sigreturn", task=name, frame=page))
         if page != PAGE_NULL:
             steps.append(Step.make("sigreturn", task=name, frame=page, abi="ia32"))
     return steps

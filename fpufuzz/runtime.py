@@ -239,6 +239,27 @@ class Kernel:
         memcpy...). They clobber the user part of the registers; supervisor (CET) state is not touched."""
         self._event(True, "simd", self._clobber_user)
 
+    def use_xsave(self) -> bool:
+        """``use_xsave()``, arch/x86/kernel/fpu/internal.h: the CPU has XSAVE. A fixed property of the machine
+        (config ``fnsave=yes`` is a CPU with neither XSAVE nor FXSR), so reading it is not an event."""
+        return not self.config.fnsave
+
+    def fnsave(self, fpstate: "FpstateRef") -> None:
+        """``fnsave; fwait`` into ``fpstate`` (arch/x86/kernel/fpu/core.c, the legacy branch of
+        ``save_fpregs_to_fpstate()``): saves the registers, then *reinitialises* the FPU as FNINIT does -- the user
+        part becomes the init state until something reloads it. Simplification: the model's image is saved whole
+        (a real FNSAVE CPU has no XSAVE and so no supervisor state)."""
+        self._event(True, "fnsave", self._fnsave, fpstate.fpu_id)
+
+    def frstor(self, fpstate: "FpstateRef") -> None:
+        """``frstor()`` from ``fpstate`` (arch/x86/kernel/fpu/legacy.h): reload the legacy (user) state."""
+        self._event(True, "frstor", self._xrstor, fpstate.fpu_id, XFEATURE_MASK_USER)
+
+    def _fnsave(self, fpu_id: int) -> None:
+        regs = self.cpus[self.cpu].regs
+        self._set_fpstate(fpu_id, regs)
+        self._set_cpu("regs", Value(INIT.user, regs.sup))
+
     def os_xrstor_supervisor(self, fpstate: "FpstateRef") -> None:
         """XRSTORS of the supervisor components only (arch/x86/kernel/fpu/xstate.h)."""
         self.os_xrstor(fpstate, XFEATURE_MASK_SUPERVISOR)
@@ -298,8 +319,14 @@ class Kernel:
         self._irqs(False)
 
     def cond_resched(self) -> None:
-        """An explicit scheduling point (``might_sleep()``, ``cond_resched()``, a sleep in the path)."""
+        """An explicit scheduling point (``cond_resched()``, a sleep in the path: a blocking wait or allocation,
+        ``schedule()``): every preemption model may switch tasks here (fpufuzz.ops.SCHEDULING_POINTS)."""
         self._point("cond_resched")
+
+    def might_sleep(self) -> None:
+        """``might_sleep()`` (include/linux/kernel.h) where nothing actually blocks: a scheduling point only with
+        CONFIG_PREEMPT_VOLUNTARY (``might_resched()`` is ``__cond_resched()`` there) or full preemption."""
+        self._point("might_sleep")
 
     def _point(self, what: str) -> None:
         self._event(True, what, _nothing)

@@ -127,3 +127,20 @@ def test_fuzz_check_and_json(capsys):
 def test_fuzz_bad_profile_is_bad_input():
     result = fpufuzz("fuzz", "--profile", "huge")
     assert result.returncode == 2 and "invalid choice: 'huge'" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["check", "--preempt-rt", "--preempt", "none"], "preempt_rt=yes with preempt=none: PREEMPT_RT is fully"),
+    (["fuzz", "--preempt", "lazy"], "argument --preempt: invalid choice: 'lazy'"),
+    (["report", "--xrstor-fault", "never"], "argument --xrstor-fault: invalid choice: 'never'"),
+])
+def test_kernel_configuration_options_are_checked(args, message):
+    result = fpufuzz(*args)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_check_names_the_configuration_it_explored(capsys):
+    assert main(["check", "--variant", "original", "--preempt", "none", "--fnsave", "--jobs", "1", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)[0]
+    assert data["config"] == "cpus=2 users=1 kthreads=0 preempt=none fnsave=yes"
+    assert len(data["counterexample"]) == 9
