@@ -59,8 +59,9 @@ def canonical(steps: list[Step]) -> tuple[list[Step], Config]:
         renamed.append(Step(step.op, tuple(args)))
     lifecycle = any(s.op == "fork" or s.get("call") == "exit" or s.get("work") == "exit" for s in steps)
     signals = any(s.op in ("signal", "frame_write", "sigreturn") for s in steps)
+    kvm = any(s.get("call") in ("kvm_create_vcpu", "kvm_run") for s in steps)
     config = Config(cpus=max(len(cpus), 1), users=max(users, 1), kthreads=counts["k"], spare=max(len(children), 1),
-                    lifecycle=lifecycle, signals=signals)
+                    lifecycle=lifecycle, signals=signals, kvm=kvm)
     return renamed, config
 
 

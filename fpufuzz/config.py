@@ -23,6 +23,7 @@ class Config:
     spare: int = 1
     lifecycle: bool = False  # tasks fork (user tasks, user workers) and exit
     signals: bool = False  # signals are delivered to user tasks, which write their frames and sigreturn
+    kvm: bool = False  # user tasks create a vCPU and run it (KVM_RUN): the guest's FPU state is swapped in and out
 
     def __post_init__(self):
         if not 1 <= self.cpus <= MAX_CPUS:
@@ -38,13 +39,14 @@ class Config:
         text += " preempt_rt=yes" if self.preempt_rt else ""
         text += " lifecycle=yes" if self.lifecycle else ""
         text += " signals=yes" if self.signals else ""
+        text += " kvm=yes" if self.kvm else ""
         return text + (f" spare={self.spare}" if self.spare != Config.spare else "")
 
 
 # The whole machine the fuzz tests and ``fpufuzz fuzz`` use by default: every operation enabled. The core
 # configuration (``Config()``) keeps the fixed task population of the first model, which the explorer's pinned
 # state counts are measured on.
-WHOLE = dict(lifecycle=True, signals=True)
+WHOLE = dict(lifecycle=True, signals=True, kvm=True)
 
 
 def initial_world(config: Config) -> World:
@@ -78,4 +80,4 @@ def initial_world(config: Config) -> World:
         expect.append(None)
     cpus = tuple(Cpu(cpu, None, KERNEL, False, Ctx()) for cpu in range(config.cpus))
     return World(cpus, tuple(tasks), tuple(fpus), tuple(expect), fresh, (None,) * len(tasks), (None,) * len(tasks),
-                 tuple(free))
+                 tuple(free), (None,) * len(tasks))

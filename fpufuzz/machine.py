@@ -19,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from fpufuzz import ops, reach
 from fpufuzz.ops import DONE, Model, Step
 from fpufuzz.oracle import Finding
+from fpufuzz.state import GUEST_MODE
 
 # What the world does at a kernel path's interleaving points while a rule runs it: nothing, stop there (the
 # task stays paused on its CPU and other rules may act), switch the task out, move it to another CPU, or deliver
@@ -162,7 +163,8 @@ class _Base(RuleBasedStateMachine):
         happen, in one Hypothesis step: the kernel's scheduling points, not the rule sequence, set the pace."""
         queue = list(plan)
         index = self.world.task_index(task)
-        while self.world.tasks[index].cont is not None and self.world.running_on(index) is not None:
+        while (self.world.tasks[index].cont is not None and self.world.running_on(index) is not None
+               and self.world.tasks[index].mode != GUEST_MODE):
             if not queue:
                 self.apply(Step.make("run", task=task, until=DONE))
                 return
@@ -213,6 +215,9 @@ PICK = st.integers(min_value=0, max_value=255)
 PLAN = st.lists(st.tuples(st.sampled_from(ACTIONS), PICK), max_size=PLAN_LENGTH)
 
 
+# Syscalls the generic ``syscall`` rule leaves to their own rules.
+_OWN_RULES = ("exit",) + ops.KVM_CALLS
+
 # Whether the program computes (writes its registers) just before it enters the kernel: programs do, and a
 # stale-register bug only shows when the registers hold something the stale copy does not.
 COMPUTE = st.booleans()
@@ -246,8 +251,9 @@ class FpuMachine(_Base):
     @precondition(lambda self: "syscall" in self.legal)
     @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
     def syscall(self, pick, plan, compute):
-        """A system call other than exit (which has its own rule, so tasks do not die at every fourth call)."""
-        self._enter([s for s in self.legal["syscall"] if s.get("call") != "exit"], pick, plan, compute)
+        """A system call other than exit and KVM's (they have their own rules, so tasks do not die at every fourth
+        call)."""
+        self._enter([s for s in self.legal["syscall"] if s.get("call") not in _OWN_RULES], pick, plan, compute)
 
     @precondition(lambda self: bool(self._exits) and (self.world.free == () or any(
         self._tagged_elsewhere(s.get("task")) for s in self._exits)))
@@ -306,6 +312,35 @@ class FpuMachine(_Base):
     @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
     def sigreturn(self, pick, plan, compute):
         self._enter(self.legal["sigreturn"], pick, plan, compute)
+
+    @precondition(lambda self: bool(self._kvm_calls))
+    @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
+    def kvm_run(self, pick, plan, compute):
+        """KVM_RUN, following the plan up to the guest's entry: the program creates its vCPU first if it has none."""
+        step = _pick(self._kvm_calls, pick)
+        if step.get("call") == "kvm_create_vcpu":
+            self.apply(step)
+            self.follow(step.get("task"), ())
+            step = Step.make("syscall", task=step.get("task"), call="kvm_run")
+            if step not in self.model.enabled(self.world):  # the task was moved off its CPU, or died
+                return
+        self._enter([step], 0, plan, compute)
+
+    @property
+    def _kvm_calls(self) -> list[Step]:
+        return [s for s in self.legal.get("syscall", ()) if s.get("call") in ops.KVM_CALLS]
+
+    @precondition(lambda self: "vmexit" in self.legal)
+    @rule(pick=PICK, write=st.booleans(), to_user=st.booleans(), plan=PLAN)
+    def guest(self, pick, write, to_user, plan):
+        """A vCPU's guest computes (writes its registers) or not, then exits: to KVM, which enters it again (the
+        plan decides what happens in between: preemption, migration, interrupts with the guest's buffer
+        attached), or to the VMM, KVM_RUN swapping the task's own state back on the way."""
+        task = _pick(self.legal["vmexit"], pick).get("task")
+        if write:
+            self.apply(Step.make("guest_write", task=task))
+        self.apply(Step.make("vmexit", task=task, exit="user" if to_user else "kernel"))
+        self.follow(task, plan)
 
     @precondition(lambda self: "run" in self.legal)
     @rule(pick=PICK, plan=PLAN)
