@@ -71,6 +71,8 @@ def case_name(steps: list[Step], invariant: str) -> str:
     for call in ("execve", "simd"):
         if any(s.op == "syscall" and s.get("call") == call for s in steps):
             ingredients.append(call)
+    if any(s.op == "syscall" and s.get("call") == "kvm_run" for s in steps):
+        ingredients.append("kvm")
     if any(s.op == "irq" for s in steps):
         ingredients.append("irq")
     if any(s.op == "kwork" or str(s.get("next", "")).startswith("k") for s in steps):
