@@ -79,7 +79,8 @@ def _task_signature(world: World, index: int) -> str:
     cont = t.cont
     where = "-" if cont is None else f"{cont.path}{cont.args}{cont.label}{len(cont.log)}"
     running = world.cpus[t.cpu].current == index
-    return f"{t.kind}|{t.mode}|{t.tif}|{t.sigpending}|{running}|{where}|{_shape(world.expect[index])}"
+    guest = _shape(world.expect_guest[index]) if world.expect_guest else "-"
+    return f"{t.kind}|{t.mode}|{t.tif}|{t.sigpending}|{running}|{where}|{_shape(world.expect[index])}|{guest}"
 
 
 def _cpu_signature(world: World, cpu: int) -> str:
@@ -131,6 +132,10 @@ def _encode(world: World, cpu_order: list[int], task_order: list[int]) -> str:
             return "(" + ",".join(item(y) for y in x) + ")"
         return repr(x)
 
+    def vcpu(f) -> str:
+        """The guest buffer beside an fpu and which buffer ``fpu->fpstate`` points at (nothing without a vCPU)."""
+        return "" if f.guest is None else f",{value(f.guest)},{f.in_guest:d}"
+
     def frame(index: int) -> str:
         """A task slot's signal frame and the ghost's expectation of it (value parts renamed)."""
         if not world.frames:
@@ -149,13 +154,15 @@ def _encode(world: World, cpu_order: list[int], task_order: list[int]) -> str:
         cont = "" if t.cont is None else f"{t.cont.path}{item(t.cont.args)}@{t.cont.label}:{item(t.cont.log)}"
         # A free slot's CPU is overwritten when fork allocates it: not part of its behaviour.
         where = "-" if t.mode == DEAD_MODE else cpu_new[t.cpu]
+        guest = f",{value(world.expect_guest[old])}" if world.expect_guest else ""
         out.append(f"T{t.kind},{t.mode},{where},{t.tif:d},{t.sigpending:d},{fpu(t.fpu)},"
-                   f"{value(world.expect[old])}{frame(old)},{cont}")
+                   f"{value(world.expect[old])}{frame(old)}{guest},{cont}")
     referenced = sorted(fpu_new, key=fpu_new.get)
     for old in referenced:
         f = world.fpus[old]
-        out.append(f"F{cpu_new[f.last_cpu]},{value(f.fpstate)}")
+        out.append(f"F{cpu_new[f.last_cpu]},{value(f.fpstate)}{vcpu(f)}")
     # Identities no task or CPU refers to (none while every task slot keeps its own fpu): as a sorted set.
-    spare = sorted(f"{cpu_new[f.last_cpu]},{value(f.fpstate)}" for i, f in enumerate(world.fpus) if i not in fpu_new)
+    spare = sorted(f"{cpu_new[f.last_cpu]},{value(f.fpstate)}{vcpu(f)}" for i, f in enumerate(world.fpus)
+                   if i not in fpu_new)
     free = ",".join(str(task_new[i]) for i in world.free)  # the allocator's order matters: it is LIFO
     return ";".join(out) + "|" + ";".join(spare) + "|" + free

@@ -64,9 +64,10 @@ def canonical(steps: list[Step], machine: Config | None = None) -> tuple[list[St
         renamed.append(Step(step.op, tuple(args)))
     lifecycle = any(s.op == "fork" or s.get("call") == "exit" or s.get("work") == "exit" for s in steps)
     signals = any(s.op in ("signal", "frame_write", "sigreturn") for s in steps)
+    kvm = any(s.get("call") in ("kvm_create_vcpu", "kvm_run") for s in steps)
     options = {name: getattr(machine, name) for name in KERNEL_OPTIONS} if machine is not None else {}
     config = Config(cpus=max(len(cpus), 1), users=max(users, 1), kthreads=counts["k"], spare=max(len(children), 1),
-                    lifecycle=lifecycle, signals=signals, **options)
+                    lifecycle=lifecycle, signals=signals, kvm=kvm, **options)
     return renamed, config
 
 
@@ -76,6 +77,8 @@ def case_name(steps: list[Step], invariant: str) -> str:
     for call in ("execve", "simd"):
         if any(s.op == "syscall" and s.get("call") == call for s in steps):
             ingredients.append(call)
+    if any(s.op == "syscall" and s.get("call") == "kvm_run" for s in steps):
+        ingredients.append("kvm")
     if any(s.op == "irq" for s in steps):
         ingredients.append("irq")
     if any(s.op == "kwork" or str(s.get("next", "")).startswith("k") for s in steps):

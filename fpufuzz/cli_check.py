@@ -31,6 +31,7 @@ def add_arguments(p) -> None:
     p.add_argument("--kthreads", type=int, default=0, help="kernel threads (default 0)")
     p.add_argument("--lifecycle", action="store_true", help="tasks may fork and exit (free task slots: --spare)")
     p.add_argument("--signals", action="store_true", help="signals are delivered, frames written, sigreturn")
+    p.add_argument("--kvm", action="store_true", help="user tasks create a vCPU and run it (KVM_RUN)")
     p.add_argument("--spare", type=int, default=Config.spare, help="free task slots for forks (default 1)")
     add_kernel_config_arguments(p)
     p.add_argument("--depth", type=int, default=1000, help="stop after this many levels (default: no bound)")
@@ -86,7 +87,8 @@ def kernel_config(args) -> dict:
 
 def machine_config(args) -> Config:
     return Config(cpus=args.cpus, users=args.users, kthreads=args.kthreads, spare=args.spare,
-                  lifecycle=args.lifecycle, signals=args.signals, **kernel_config(args))
+                  lifecycle=args.lifecycle, signals=args.signals, kvm=args.kvm,
+                  **kernel_config(args))
 
 
 def _explore(model: Model, args, console: Console) -> Exploration:
@@ -113,9 +115,10 @@ def as_expected(v, result: Exploration) -> bool:
 def machine(config: Config) -> str:
     def count(n: int, what: str) -> str:
         return f"{n} {what}{'' if n == 1 else 's'}"
-    options = [name for name, on in (("fork/exit", config.lifecycle), ("signals", config.signals)) if on]
+    options = [name for name, on in (("fork/exit", config.lifecycle), ("signals", config.signals),
+                                                 ("KVM", config.kvm)) if on]
     options += [setting for setting in config.header().split()[3:] if setting.split("=")[0] not in (
-        "lifecycle", "signals", "spare")]
+        "lifecycle", "signals", "kvm", "spare")]
     return (f"{count(config.cpus, 'CPU')} × {count(config.users, 'user task')} + "
             f"{count(config.kthreads, 'kernel thread')}" + (f" ({', '.join(options)})" if options else ""))
 

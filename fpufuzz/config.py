@@ -30,6 +30,7 @@ class Config:
     preempt: str = "full"  # CONFIG_PREEMPT_NONE / _VOLUNTARY / CONFIG_PREEMPT (see fpufuzz.ops.preemptible)
     xrstor_fault: str = "either"  # a faulting XRSTOR from a signal frame keeps the registers, modifies them, or either
     fnsave: bool = False  # the CPU has neither XSAVE nor FXSR: save_fpregs_to_fpstate() uses FNSAVE, then FRSTOR
+    kvm: bool = False  # user tasks create a vCPU and run it (KVM_RUN): the guest's FPU state is swapped in and out
 
     def __post_init__(self):
         if not 1 <= self.cpus <= MAX_CPUS:
@@ -52,6 +53,7 @@ class Config:
         text += " preempt_rt=yes" if self.preempt_rt else ""
         text += " lifecycle=yes" if self.lifecycle else ""
         text += " signals=yes" if self.signals else ""
+        text += " kvm=yes" if self.kvm else ""
         text += f" spare={self.spare}" if self.spare != Config.spare else ""
         text += f" preempt={self.preempt}" if self.preempt != Config.preempt else ""
         text += f" xrstor_fault={self.xrstor_fault}" if self.xrstor_fault != Config.xrstor_fault else ""
@@ -61,7 +63,7 @@ class Config:
 # The whole machine the fuzz tests and ``fpufuzz fuzz`` use by default: every operation enabled. The core
 # configuration (``Config()``) keeps the fixed task population of the first model, which the explorer's pinned
 # state counts are measured on.
-WHOLE = dict(lifecycle=True, signals=True)
+WHOLE = dict(lifecycle=True, signals=True, kvm=True)
 
 
 def initial_world(config: Config) -> World:
@@ -95,4 +97,4 @@ def initial_world(config: Config) -> World:
         expect.append(None)
     cpus = tuple(Cpu(cpu, None, KERNEL, False, Ctx()) for cpu in range(config.cpus))
     return World(cpus, tuple(tasks), tuple(fpus), tuple(expect), fresh, (None,) * len(tasks), (None,) * len(tasks),
-                 tuple(free))
+                 tuple(free), (None,) * len(tasks))

@@ -11,7 +11,7 @@ nothing else calls ``k.return_to_user_mode()``, so nothing else reaches user mod
 
 from __future__ import annotations
 
-from fpufuzz.runtime import _TIF_NEED_FPU_LOAD, PF_KTHREAD, PF_USER_WORKER
+from fpufuzz.runtime import _TIF_NEED_FPU_LOAD, PF_KTHREAD, PF_USER_WORKER, TIF_NEED_FPU_LOAD
 
 # ---------------------------------------------------------------- arch/x86/entry/common.c
 
@@ -246,3 +246,97 @@ def kthread_work(k, work):
 def handle_irq(k, work):
     """Model path: a hard interrupt's handler doing ``work``; it runs to completion with interrupts off."""
     getattr(k, work)()
+
+
+# ---------------------------------------------------------------- virt/kvm/kvm_main.c and arch/x86/kvm/x86.c
+
+
+def kvm_vm_ioctl(k, ioctl):
+    """An ioctl on a VM file descriptor: virt/kvm/kvm_main.c (v6.5-rc7), reduced to ``KVM_CREATE_VCPU``."""
+    if ioctl == "KVM_CREATE_VCPU":
+        k.kvm_vm_ioctl_create_vcpu()
+
+
+def kvm_vm_ioctl_create_vcpu(k):
+    """virt/kvm/kvm_main.c (v6.5-rc7): allocate the vCPU (which may sleep), then ``kvm_arch_vcpu_create()``.
+    Simplification: one vCPU per program; the VM itself (``KVM_CREATE_VM``) holds no FPU state."""
+    k.cond_resched()
+    k.kvm_arch_vcpu_create(k.filp_vcpu())
+
+
+def kvm_arch_vcpu_create(k, vcpu):
+    """arch/x86/kvm/x86.c (v6.5-rc7), FPU line only: the guest's buffer."""
+    k.fpu_alloc_guest_fpstate(vcpu.arch.guest_fpu)
+
+
+def kvm_vcpu_ioctl(k, ioctl):
+    """An ioctl on a vCPU file descriptor: virt/kvm/kvm_main.c (v6.5-rc7), reduced to ``KVM_RUN``. Taking
+    ``vcpu->mutex`` may sleep: a scheduling point."""
+    vcpu = k.filp_vcpu()
+    k.cond_resched()
+    if ioctl == "KVM_RUN":
+        k.kvm_arch_vcpu_ioctl_run(vcpu)
+
+
+def kvm_arch_vcpu_ioctl_run(k, vcpu):
+    """KVM_RUN: swap the guest's FPU state in, run the vCPU until an exit needs the VMM, swap the task's back.
+    arch/x86/kvm/x86.c (v6.5-rc7), FPU lines. Simplifications: ``vcpu_load()`` / ``vcpu_put()`` and the
+    sigset swap carry no FPU state; a pending signal does not cut KVM_RUN short (signals reach tasks in user
+    mode only)."""
+    k.kvm_load_guest_fpu(vcpu)
+    r = k.vcpu_run(vcpu)
+    k.kvm_put_guest_fpu(vcpu)
+    return r
+
+
+def kvm_load_guest_fpu(k, vcpu):
+    """Swap the VMM's user FPU state out and the guest's in. arch/x86/kvm/x86.c (v6.5-rc7). PKRU, switched
+    separately around VM entry, is not modeled."""
+    k.fpu_swap_kvm_fpstate(vcpu.arch.guest_fpu, True)
+
+
+def kvm_put_guest_fpu(k, vcpu):
+    """Swap the guest's FPU state out and the VMM's back in when KVM_RUN ends. arch/x86/kvm/x86.c (v6.5-rc7)."""
+    k.fpu_swap_kvm_fpstate(vcpu.arch.guest_fpu, False)
+
+
+def vcpu_run(k, vcpu):
+    """arch/x86/kvm/x86.c (v6.5-rc7): enter the guest until an exit needs the VMM; between entries, pending work
+    (``xfer_to_guest_mode_handle_work()``: rescheduling) is done. Simplification: the vCPU is always runnable
+    (a halted vCPU's ``vcpu_block()`` is another scheduling point, as the loop's)."""
+    while True:
+        r = k.vcpu_enter_guest(vcpu)
+        if r <= 0:
+            return r
+        k.xfer_to_guest_mode_handle_work(vcpu)
+
+
+def xfer_to_guest_mode_handle_work(k, vcpu):
+    """kernel/entry/kvm.c (v6.5-rc7): with ``TIF_NEED_RESCHED`` set, ``schedule()`` before the next entry."""
+    k.cond_resched()
+
+
+def vcpu_enter_guest(k, vcpu):
+    """One VM entry and exit with preemption and then interrupts off, the guest's registers loaded first if
+    ``TIF_NEED_FPU_LOAD`` says they are not live (the vCPU was preempted, or kernel FPU ran, since the last
+    entry); interrupts pending from the guest's run are taken when they are enabled again. Returns 1 to enter
+    again, 0 to return to the VMM. arch/x86/kvm/x86.c (v6.5-rc7). Simplifications: requests, event injection,
+    debug registers and the fastpath re-entry loop carry no FPU state."""
+    k.preempt_disable()
+    k.local_irq_disable()
+
+    k.fpregs_assert_state_consistent()
+    if k.test_thread_flag(TIF_NEED_FPU_LOAD):
+        k.switch_fpu_return()
+
+    r = k.vmx_vcpu_run(vcpu)
+
+    k.local_irq_enable()
+    k.preempt_enable()
+    return r
+
+
+def vmx_vcpu_run(k, vcpu):
+    """``static_call(kvm_x86_vcpu_run)``: arch/x86/kvm/vmx/vmx.c (v6.5-rc7; SVM's ``svm_vcpu_run()`` alike) with
+    the exit handling: the guest runs, and the exit is handled in the kernel (1) or needs the VMM (0)."""
+    return k.vmenter()

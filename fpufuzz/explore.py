@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from fpufuzz import canon
 from fpufuzz.ops import DONE, Model, Step
-from fpufuzz.state import World
+from fpufuzz.state import GUEST_MODE, World
 
 
 @dataclass
@@ -83,7 +83,7 @@ def successors(model: Model, world: World):
             until = DONE if after.cont is None else after.cont.label
             violations = _violations(result)
             yield Step.make("run", task=task, until=until), result.world, violations
-            if after.cont is None or violations:
+            if after.cont is None or violations or after.mode == GUEST_MODE:  # a VM entry stops the path
                 break
             current = result.world
 

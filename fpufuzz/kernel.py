@@ -246,8 +246,8 @@ def fpu_reset_fpregs(k):
 
 def fpstate_reset(k, fpu):
     """Point ``fpu->fpstate`` back at the task's own buffer and reset permissions. arch/x86/kernel/fpu/core.c
-    (v6.5-rc7). Simplification: the model has one buffer per fpu and no permissions, so this touches nothing
-    the model tracks."""
+    (v6.5-rc7). Simplification: its callers (fork, exec) never run inside KVM_RUN, so the pointer is already the
+    task's own; the model has no permissions, so this touches nothing the model tracks."""
 
 
 def restore_fpregs_from_init_fpstate(k, features_mask):
@@ -296,6 +296,49 @@ def fpu_clone(k, dst, clone_flags, minimal, ssp):
     if k.test_thread_flag(TIF_NEED_FPU_LOAD):
         k.fpregs_restore_userregs()
     k.save_fpregs_to_fpstate(dst_fpu)
+    k.fpregs_unlock()
+    return 0
+
+
+def fpu_alloc_guest_fpstate(k, gfpu):
+    """Allocate a vCPU's guest buffer in the init state (``vzalloc()``, ``fpstate_init_user()``).
+    arch/x86/kernel/fpu/core.c (v6.5-rc7). Simplifications: sizes, feature masks and guest permissions are not
+    modeled."""
+    k.vzalloc_guest_fpstate(gfpu)
+    return True
+
+
+def fpu_swap_kvm_fpstate(k, guest_fpu, enter_guest):
+    """Swap the current task's FPU state with a vCPU's guest state around KVM_RUN: save whatever is live into the
+    buffer attached now, point ``fpu->fpstate`` at the other buffer, load it and mark the registers live. While
+    the guest buffer is attached every generic path (context switch, kernel_fpu_begin() in an interrupt, the
+    restore on the way back) saves into and loads from it. arch/x86/kernel/fpu/core.c (v6.5-rc7).
+    Simplifications: confidential guests (``is_confidential``: the firmware swaps their state, only XFD is
+    updated) are left out; XFD is not modeled."""
+    guest_fps = guest_fpu.fpstate
+    fpu = k.current.thread.fpu
+    cur_fps = fpu.fpstate
+
+    k.fpregs_lock()
+    if not cur_fps.is_confidential and not k.test_thread_flag(TIF_NEED_FPU_LOAD):
+        k.save_fpregs_to_fpstate(fpu)
+
+    # Attach the other buffer; the task's own is parked in __task_fpstate while the guest's is attached.
+    if enter_guest:
+        fpu.__task_fpstate = cur_fps
+        fpu.fpstate = guest_fps
+        guest_fps.in_use = True
+    else:
+        guest_fps.in_use = False
+        fpu.fpstate = fpu.__task_fpstate
+        fpu.__task_fpstate = None
+
+    cur_fps = fpu.fpstate
+
+    if not cur_fps.is_confidential:
+        k.restore_fpregs_from_fpstate(cur_fps, XFEATURE_MASK_FPSTATE)
+
+    k.fpregs_mark_activate()
     k.fpregs_unlock()
     return 0
 

@@ -19,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from fpufuzz import ops, reach
 from fpufuzz.ops import DONE, Model, Step
 from fpufuzz.oracle import Finding
+from fpufuzz.state import GUEST_MODE
 
 # What the world does at a kernel path's interleaving points while a rule runs it: nothing, stop there (the
 # task stays paused on its CPU and other rules may act), switch the task out, move it to another CPU, or deliver
@@ -162,7 +163,8 @@ class _Base(RuleBasedStateMachine):
         happen, in one Hypothesis step: the kernel's scheduling points, not the rule sequence, set the pace."""
         queue = list(plan)
         index = self.world.task_index(task)
-        while self.world.tasks[index].cont is not None and self.world.running_on(index) is not None:
+        while (self.world.tasks[index].cont is not None and self.world.running_on(index) is not None
+               and self.world.tasks[index].mode != GUEST_MODE):
             if not queue:
                 self.apply(Step.make("run", task=task, until=DONE))
                 return
@@ -214,6 +216,12 @@ PICK = st.integers(min_value=0, max_value=255)
 PLAN = st.lists(st.tuples(st.sampled_from(ACTIONS), PICK), max_size=PLAN_LENGTH)
 
 
+# A guest's run inside one KVM_RUN: per VM entry, whether the guest computes, and the plan until the next entry.
+ENTRIES = st.lists(st.tuples(st.booleans(), PLAN), min_size=1, max_size=3)
+
+# Syscalls the generic ``syscall`` rule picks apart from the others.
+_OWN_RULES = ("exit",) + ops.KVM_CALLS
+
 # Whether the program computes (writes its registers) just before it enters the kernel: programs do, and a
 # stale-register bug only shows when the registers hold something the stale copy does not.
 COMPUTE = st.booleans()
@@ -245,10 +253,24 @@ class FpuMachine(_Base):
         self.apply(_pick(self.legal["user_write"], pick))
 
     @precondition(lambda self: "syscall" in self.legal)
-    @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
-    def syscall(self, pick, plan, compute):
-        """A system call other than exit (which has its own rule, so tasks do not die at every fourth call)."""
-        self._enter([s for s in self.legal["syscall"] if s.get("call") != "exit"], pick, plan, compute)
+    @rule(pick=PICK, plan=PLAN, compute=COMPUTE, entries=ENTRIES)
+    def syscall(self, pick, plan, compute, entries):
+        """A system call other than exit (which has its own rule, so tasks do not die at every fourth call). KVM's
+        are one choice among them, not a rule of their own: a rule more would thin out every other rule's share
+        (the seed's bug took several times more examples with one). The vCPU is created first if the program has
+        none; KVM_RUN goes on with the guest's run (``entries``)."""
+        steps = [s for s in self.legal["syscall"] if s.get("call") not in _OWN_RULES]
+        kvm = [s for s in self.legal["syscall"] if s.get("call") in ops.KVM_CALLS]
+        step = _pick(steps + kvm, pick)
+        if step.get("call") == "kvm_create_vcpu":
+            self.apply(step)
+            self.follow(step.get("task"), ())
+            step = Step.make("syscall", task=step.get("task"), call="kvm_run")
+            if step not in self.model.enabled(self.world):  # the task was moved off its CPU, or died
+                return
+        self._enter([step], 0, plan, compute)
+        if step.get("call") == "kvm_run":
+            self._run_guest(step.get("task"), entries)
 
     @precondition(lambda self: bool(self._exits) and (self.world.free == () or any(
         self._tagged_elsewhere(s.get("task")) for s in self._exits)))
@@ -307,6 +329,27 @@ class FpuMachine(_Base):
     @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
     def sigreturn(self, pick, plan, compute):
         self._enter(self.legal["sigreturn"], pick, plan, compute)
+
+    @precondition(lambda self: "vmexit" in self.legal)
+    @rule(pick=PICK, entries=ENTRIES)
+    def guest(self, pick, entries):
+        """A guest left running (its KVM_RUN was stopped on the way and resumed by ``run``) runs on."""
+        self._run_guest(_pick(self.legal["vmexit"], pick).get("task"), entries)
+
+    def _run_guest(self, task: str, entries) -> None:
+        """The guest's run in one rule, so that a vCPU does not hold its CPU in guest mode (where it can be neither
+        switched nor interrupted) across other rules: per entry the guest computes (writes its registers) or not
+        and exits to KVM, the entry's plan deciding what happens before the next entry (preemption, migration,
+        interrupts with the guest's buffer attached); the last exit goes to the VMM, KVM_RUN swapping the task's
+        own state back on the way."""
+        index = self.world.task_index(task)
+        for number, (write, plan) in enumerate(entries, 1):
+            if self.world.tasks[index].mode != GUEST_MODE:
+                return  # a plan stopped or switched the task out before the next entry
+            if write:
+                self.apply(Step.make("guest_write", task=task))
+            self.apply(Step.make("vmexit", task=task, exit="user" if number == len(entries) else "kernel"))
+            self.follow(task, plan)
 
     @precondition(lambda self: "run" in self.legal)
     @rule(pick=PICK, plan=PLAN)

@@ -20,7 +20,12 @@ One ``Step`` is one thing that happens on the machine:
                                (``until=done``: to the end of its path: user mode, or the top of its loop)
 ``schedule cpu=0 next=k0``     the CPU switches from its current task (which must be preemptible) to ``next``
 ``irq cpu=0 work=simd``        a hard interrupt arrives on the CPU and its handler does ``work``
+``guest_write task=u0``        the task's vCPU runs guest code, which writes the registers (a fresh value)
+``vmexit task=u0 exit=E``      the guest exits: ``kernel`` (KVM handles it and enters the guest again) or
+                               ``user`` (KVM_RUN returns to the VMM); the kernel path runs to its next point
 =============================  ================================================================================
+
+The syscalls ``kvm_create_vcpu`` and ``kvm_run`` (config ``kvm=yes``) create the program's vCPU and run it.
 
 The fuzzer, the explorer and replay all go through ``apply()`` and ``enabled()``: one model, one oracle.
 """
@@ -35,10 +40,13 @@ from fpufuzz.config import Config, initial_world
 from fpufuzz.errors import FpufuzzError, IllegalStep, ModelError
 from fpufuzz.oracle import Finding
 from fpufuzz.runtime import Pause, TaskDead
-from fpufuzz.state import (IDLE, KERNEL_MODE, KERNEL_PART, KTHREAD, NEW_MODE, PAGE_ABSENT, PAGE_BAD, PAGE_NULL,
-                           PAGE_PRESENT, USER, USER_MODE, WORKER, Cont, Frame, Value, World)
+from fpufuzz.state import (GUEST_MODE, IDLE, KERNEL_MODE, KERNEL_PART, KTHREAD, NEW_MODE, PAGE_ABSENT, PAGE_BAD,
+                           PAGE_NULL, PAGE_PRESENT, USER, USER_MODE, WORKER, Cont, Frame, Value, World)
 
-SYSCALLS = {"execve": "sys_execve", "simd": "simd_work", "getpid": "sys_getpid", "exit": "sys_exit"}
+SYSCALLS = {"execve": "sys_execve", "simd": "simd_work", "getpid": "sys_getpid", "exit": "sys_exit",
+            "kvm_create_vcpu": ("kvm_vm_ioctl", "KVM_CREATE_VCPU"), "kvm_run": ("kvm_vcpu_ioctl", "KVM_RUN")}
+KVM_CALLS = ("kvm_create_vcpu", "kvm_run")
+VMEXITS = ("kernel", "user")
 WORKS = {"simd": "simd_work"}  # what an interrupt handler does
 KWORKS = {"simd": "simd_work", "exit": "do_exit"}  # what a kernel thread or user worker does
 CHILD_KINDS = {"u": USER, "w": WORKER}  # a fork child's name says its kind
@@ -61,6 +69,8 @@ OPS: dict[str, dict[str, object]] = {
     "run": {"task": "task", "until": "label?"},
     "schedule": {"cpu": "cpu", "next": "task"},
     "irq": {"cpu": "cpu", "work": tuple(WORKS)},
+    "guest_write": {"task": "task"},
+    "vmexit": {"task": "task", "exit": VMEXITS},
 }
 
 # Arguments that may be left out, with the value they stand for (``xrstor``: on a machine with config
@@ -225,12 +235,55 @@ def _syscall(model: Model, world: World, step: Step, trace) -> StepResult:
         raise IllegalStep(f"unknown syscall {call!r}; known: {', '.join(SYSCALLS)}")
     if call == "exit":
         _check_enabled(model.config, "lifecycle")
-    world = _set_task(world, index, mode=KERNEL_MODE, cont=model.fresh_path(world, index, "do_syscall_64", SYSCALLS[call]))
+    if call in KVM_CALLS:
+        _check_vcpu(model.config, world, index, call)
+    target = SYSCALLS[call] if isinstance(SYSCALLS[call], tuple) else (SYSCALLS[call],)
+    world = _set_task(world, index, mode=KERNEL_MODE, cont=model.fresh_path(world, index, "do_syscall_64", *target))
+    if call == "kvm_create_vcpu":
+        world = oracle.program_created_vcpu(world, index)
     if call == "execve":
         world = oracle.program_exec(world, index)
     if call == "exit":
         world = oracle.program_exit(world, index)
     return StepResult(world, ())
+
+
+def _check_vcpu(config: Config, world: World, index: int, call: str) -> None:
+    _check_enabled(config, "kvm")
+    has_vcpu = world.expect_guest[index] is not None
+    if call == "kvm_create_vcpu" and has_vcpu:
+        raise IllegalStep(f"{world.tasks[index].name}'s program has created its vCPU already (one per program)")
+    if call == "kvm_run" and not has_vcpu:
+        raise IllegalStep(f"{world.tasks[index].name}'s program has no vCPU; syscall call=kvm_create_vcpu first")
+
+
+def _in_guest_mode(model: Model, world: World, step: Step, what: str) -> int:
+    _check_enabled(model.config, "kvm")
+    index = _task(world, step)
+    if world.tasks[index].mode != GUEST_MODE:
+        raise IllegalStep(f"{world.tasks[index].name} is not running guest code, so it cannot {what}")
+    return index
+
+
+def _guest_write(model: Model, world: World, step: Step, trace) -> StepResult:
+    """The guest, running on the task's vCPU, writes the registers: the guest's state, not the VMM's."""
+    index = _in_guest_mode(model, world, step, "write guest registers")
+    cpu = world.tasks[index].cpu
+    fresh = world.fresh + 1
+    cpus = list(world.cpus)
+    cpus[cpu] = cpus[cpu]._replace(regs=Value(fresh, cpus[cpu].regs.sup))
+    world = world._replace(cpus=tuple(cpus), fresh=fresh)
+    return StepResult(oracle.guest_wrote(world, index, fresh), ())
+
+
+def _vmexit(model: Model, world: World, step: Step, trace) -> StepResult:
+    """The guest exits (a host interrupt, HLT, an MSR access: ``kernel``; I/O the VMM emulates: ``user``); the
+    task's kernel path resumes at the VM exit and runs to its next interleaving point."""
+    index = _in_guest_mode(model, world, step, "exit the guest")
+    reason = _choice(step, "exit", VMEXITS)
+    findings: list[Finding] = []
+    world, _ = _slice(model, world, index, world.tasks[index].cpu, findings, trace, exit_reason=reason)
+    return StepResult(world, tuple(findings))
 
 
 def _in_user_mode(world: World, step: Step, what: str) -> int:
@@ -362,10 +415,14 @@ def _kwork(model: Model, world: World, step: Step, trace) -> StepResult:
 
 
 def _run(model: Model, world: World, step: Step, trace) -> StepResult:
+    """Run the task's path; it stops where ``until`` says, or where the task leaves the kernel: user mode, death,
+    or guest mode (VM entry: ``until=done`` stops there too)."""
     index = _task(world, step)
     cpu = _running(world, index, "run")
     if world.tasks[index].cont is None:
         raise IllegalStep(f"{world.tasks[index].name} is not in a kernel path (it is in user mode or idle)")
+    if world.tasks[index].mode == GUEST_MODE:
+        raise IllegalStep(f"{world.tasks[index].name} runs guest code; a vmexit step brings it back to the kernel")
     until = step.get("until")
     findings: list[Finding] = []
     while True:
@@ -374,18 +431,27 @@ def _run(model: Model, world: World, step: Step, trace) -> StepResult:
             return StepResult(world, tuple(findings))
         if paused is None:
             raise LabelNotReached(f"{world.tasks[index].name}'s path ended without pausing at {until!r}")
+        if world.tasks[index].mode == GUEST_MODE:
+            if until == DONE:
+                return StepResult(world, tuple(findings))
+            raise LabelNotReached(f"{world.tasks[index].name} entered its guest before pausing at {until!r}")
 
 
-def _slice(model: Model, world: World, index: int, cpu: int, findings: list, trace):
-    """Run ``index``'s path from where it is paused to the next interleaving point or its end."""
+def _slice(model: Model, world: World, index: int, cpu: int, findings: list, trace, exit_reason=None):
+    """Run ``index``'s path from where it is paused to the next interleaving point or its end (from guest mode:
+    through the VM exit ``exit_reason``)."""
     cont = world.tasks[index].cont
     k = model.kernel(world, cpu, cont.log, trace=trace)
+    k.exit_reason = exit_reason
     try:
         getattr(k, cont.path)(*cont.args)
     except Pause as pause:
         findings.extend(_warnings(world, k, cpu))
         new = _label_new_tasks(model, _forked(world, k.world(world), index))
-        return _set_task(new, index, cont=cont._replace(log=tuple(k.log), label=pause.label)), pause.label
+        new = _set_task(new, index, cont=cont._replace(log=tuple(k.log), label=pause.label))
+        if new.tasks[index].mode == GUEST_MODE:
+            findings.extend(oracle.observe_guest_entry(new, index))
+        return new, pause.label
     except TaskDead:
         findings.extend(_warnings(world, k, cpu))
         return k.world(world), None
@@ -504,7 +570,7 @@ def _irq(model: Model, world: World, step: Step, trace) -> StepResult:
 
 _HANDLERS = {"user_write": _user_write, "syscall": _syscall, "fork": _fork, "signal": _signal,
              "frame_write": _frame_write, "sigreturn": _sigreturn, "kwork": _kwork, "run": _run,
-             "schedule": _schedule, "irq": _irq}
+             "schedule": _schedule, "irq": _irq, "guest_write": _guest_write, "vmexit": _vmexit}
 
 
 # ---------------------------------------------------------------- what may happen next
@@ -568,6 +634,9 @@ def enabled(config: Config, world: World) -> list[Step]:
             continue
         if task.mode == USER_MODE:
             steps.extend(_user_steps(config, world, index))
+        elif task.mode == GUEST_MODE:
+            steps.append(Step.make("guest_write", task=task.name))
+            steps.extend(Step.make("vmexit", task=task.name, exit=e) for e in VMEXITS)
         elif task.cont is not None:
             steps.append(Step.make("run", task=task.name))
         elif task.kind in (KTHREAD, WORKER):
@@ -593,7 +662,8 @@ def _user_steps(config: Config, world: World, index: int) -> list[Step]:
     """What a program running in user mode can do, and what can happen to it there."""
     name = world.tasks[index].name
     steps = [Step.make("user_write", task=name)]
-    steps.extend(Step.make("syscall", task=name, call=c) for c in SYSCALLS if c != "exit" or config.lifecycle)
+    steps.extend(Step.make("syscall", task=name, call=c) for c in SYSCALLS
+                 if (c != "exit" or config.lifecycle) and (c not in KVM_CALLS or _vcpu_call(config, world, index, c)))
     if config.lifecycle and world.free:
         steps.extend(Step.make("fork", task=name, child=child_name(world, prefix)) for prefix in CHILD_KINDS)
     if not config.signals:
@@ -611,6 +681,11 @@ def _user_steps(config: Config, world: World, index: int) -> list[Step]:
         if page != PAGE_NULL:
             steps.append(Step.make("sigreturn", task=name, frame=page, abi="ia32"))
     return steps
+
+
+def _vcpu_call(config: Config, world: World, index: int, call: str) -> bool:
+    """The KVM call the program can make: create its vCPU, or run the one it has."""
+    return config.kvm and (world.expect_guest[index] is None) == (call == "kvm_create_vcpu")
 
 
 def _pending_children(world: World) -> set[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from fpufuzz.state import INIT, INIT_PART, USER, USER_MODE, Value, World
+from fpufuzz.state import GUEST_MODE, INIT, INIT_PART, USER, USER_MODE, Value, World
 
 # Violations decide verdicts. Each is checked at an observation point that user space can see.
 VIOLATIONS = {
@@ -20,8 +20,12 @@ VIOLATIONS = {
                  "after a successful sigreturn, INIT after a failed one, a fork child's parent's at the fork",
     "sigframe": "a task in a signal handler found its frame's FPU state different from what its program had when "
                 "the signal came, or from what it last wrote there (reference I9)",
-    "non-interference": "a step changed what another task observes: the registers of a task running in user mode, "
-                        "or the signal frame in another task's memory (reference I9, 'no other task')",
+    "non-interference": "a step changed what another task observes: the registers of a task running in user mode "
+                        "or guest code, or the signal frame in another task's memory (reference I9, 'no other "
+                        "task')",
+    "guest-regs": "a vCPU entered its guest (VM entry) with registers that are not the guest's: what the guest last "
+                  "wrote, or INIT for a new vCPU -- across preemption, migration and kernel FPU use in between "
+                  "(reference I11)",
 }
 
 # Diagnostics never decide. Each names its legitimate windows.
@@ -64,13 +68,25 @@ def program_wrote(world: World, task: int, user_part: int) -> World:
 
 
 def program_exec(world: World, task: int) -> World:
-    """exec() replaces the program: the new one starts from ``init_fpstate`` and has no signal frames."""
-    return _set_frame_expect(_set_expect(world, task, INIT), task, None)
+    """exec() replaces the program: the new one starts from ``init_fpstate`` and has no signal frames and no
+    vCPU."""
+    return _set_guest_expect(_set_frame_expect(_set_expect(world, task, INIT), task, None), task, None)
 
 
 def program_exit(world: World, task: int) -> World:
     """exit(): the program is gone; nothing observes this task again."""
-    return _set_frame_expect(_set_expect(world, task, None), task, None)
+    return _set_guest_expect(_set_frame_expect(_set_expect(world, task, None), task, None), task, None)
+
+
+def program_created_vcpu(world: World, task: int) -> World:
+    """KVM_CREATE_VCPU: the program's guest starts from the init state."""
+    return _set_guest_expect(world, task, INIT)
+
+
+def guest_wrote(world: World, task: int, user_part: int) -> World:
+    """The guest on the task's vCPU wrote the registers: the guest must see them at its next entry; the VMM's
+    program (``expect``) is untouched."""
+    return _set_guest_expect(world, task, Value(user_part, world.expect_guest[task].sup))
 
 
 def program_forked(world: World, parent: int, child: int) -> World:
@@ -81,7 +97,7 @@ def program_forked(world: World, parent: int, child: int) -> World:
         return _set_frame_expect(_set_expect(world, child, None), child, None)
     frames = list(world.frames)
     frames[child] = world.frames[parent]
-    world = world._replace(frames=tuple(frames))
+    world = _set_guest_expect(world._replace(frames=tuple(frames)), child, None)  # KVM refuses the child's mm
     return _set_frame_expect(_set_expect(world, child, world.expect[parent]), child, world.expect_frame[parent])
 
 
@@ -111,6 +127,14 @@ def _set_expect(world: World, task: int, value: Value | None) -> World:
     expect = list(world.expect)
     expect[task] = value
     return world._replace(expect=tuple(expect))
+
+
+def _set_guest_expect(world: World, task: int, value: Value | None) -> World:
+    if world.expect_guest[task] == value:
+        return world
+    expect = list(world.expect_guest)
+    expect[task] = value
+    return world._replace(expect_guest=tuple(expect))
 
 
 def _set_frame_expect(world: World, task: int, value: int | None) -> World:
@@ -148,6 +172,23 @@ def observe_user_entry(world: World, task: int) -> list[Finding]:
     return findings
 
 
+def observe_guest_entry(world: World, task: int) -> list[Finding]:
+    """The task's vCPU has just entered its guest: the guest now reads the registers."""
+    t = world.tasks[task]
+    cpu = world.cpus[t.cpu]
+    expected = world.expect_guest[task]
+    findings = []
+    if cpu.regs != expected:
+        findings.append(Finding("violation", "guest-regs", t.name, t.cpu, expected, cpu.regs,
+                                f"{t.name}'s guest entered on CPU{t.cpu} with registers {cpu.regs}, but it must "
+                                f"see {expected}"))
+    if not (cpu.owner == t.fpu and world.fpus[t.fpu].last_cpu == t.cpu and not t.tif):
+        findings.append(Finding("diagnostic", "fpregs-state-consistent", t.name, t.cpu, "valid, TIF clear",
+                                _bookkeeping(world, task),
+                                f"{t.name} entered its guest on CPU{t.cpu} with {_bookkeeping(world, task)}"))
+    return findings
+
+
 def _user_part(part: int | None) -> str:
     return "nothing" if part is None else str(Value(part, INIT_PART)).split("/")[0]
 
@@ -164,9 +205,9 @@ def non_interference(before: World, after: World, actors: set[int]) -> list[Find
                                     after.frames[index], f"{t.name}'s signal frame changed from "
                                     f"{before.frames[index]} to {after.frames[index]} in a step not its own"))
         cpu = after.running_on(index)
-        if t.mode == USER_MODE and cpu is not None and after.cpus[cpu].regs != before.cpus[cpu].regs:
+        if t.mode in (USER_MODE, GUEST_MODE) and cpu is not None and after.cpus[cpu].regs != before.cpus[cpu].regs:
             findings.append(Finding("violation", "non-interference", t.name, cpu, before.cpus[cpu].regs,
-                                    after.cpus[cpu].regs, f"{t.name}, running in user mode on CPU{cpu}, had its "
+                                    after.cpus[cpu].regs, f"{t.name}, running in {t.mode} mode on CPU{cpu}, had its "
                                     f"registers changed to {after.cpus[cpu].regs} in a step not its own"))
     return findings
 
@@ -217,11 +258,12 @@ def _cache_sound(world: World, index: int) -> list[Finding]:
     if not memory_authoritative or fpu.last_cpu < 0:
         return []
     cpu = world.cpus[fpu.last_cpu]
-    if cpu.owner != t.fpu or cpu.regs == fpu.fpstate:
+    image = fpu.guest if fpu.in_guest else fpu.fpstate  # the buffer fpu->fpstate points at
+    if cpu.owner != t.fpu or cpu.regs == image:
         return []
-    return [Finding("diagnostic", "cache-sound", t.name, fpu.last_cpu, fpu.fpstate, cpu.regs,
+    return [Finding("diagnostic", "cache-sound", t.name, fpu.last_cpu, image, cpu.regs,
                     f"CPU{fpu.last_cpu} would skip {t.name}'s restore (owner and last_cpu match) but holds "
-                    f"{cpu.regs} while its memory image is {fpu.fpstate}")]
+                    f"{cpu.regs} while its memory image is {image}")]
 
 
 def context_balanced(world: World, task: int, cpu: int) -> list[Finding]:

@@ -10,7 +10,7 @@ it never skips a restore) declares it in ``UNREACHABLE`` with the reason.
 from __future__ import annotations
 
 from fpufuzz.ops import Step
-from fpufuzz.state import USER, USER_MODE, World
+from fpufuzz.state import GUEST_MODE, USER, USER_MODE, World
 
 SOMETIMES = {
     "restore-skipped": "a task returned to user mode and the restore was skipped because the registers were valid",
@@ -30,6 +30,14 @@ SOMETIMES = {
                                "restore was retried",
     "sigreturn-failed": "a sigreturn failed and the task returned to user mode with the init state",
     "sigreturn-ia32": "an ia32 sigreturn went through the memory image and returned to user mode",
+    "vcpu-preempted": "a task was switched out inside KVM_RUN with its guest's buffer attached (fpu->fpstate "
+                      "swapped)",
+    "vcpu-migrated": "a task was switched in on another CPU inside KVM_RUN with its guest's buffer attached",
+    "irq-kernel-fpu-in-vcpu": "a hard interrupt's kernel FPU use saved a vCPU's guest registers into the attached "
+                              "guest buffer",
+    "guest-reloaded": "a guest was entered after vcpu_enter_guest() reloaded its registers from its buffer "
+                      "(TIF_NEED_FPU_LOAD was set)",
+    "kvm-run-returned": "KVM_RUN returned to user mode, the task's own FPU state swapped back",
 }
 
 
@@ -44,10 +52,18 @@ def reached(before: World, step: Step, after: World, trace: list) -> set[str]:
             found.add("irq-in-fpregs-lock")
         if _began_kernel_fpu(trace):
             found.add("irq-kernel-fpu")
+            current = before.tasks[before.cpus[cpu].current]
+            if before.fpus[current.fpu].in_guest and any(label == "save_fpregs_to_fpstate: xsave"
+                                                         for label, _ in trace):
+                found.add("irq-kernel-fpu-in-vcpu")
     if _began_kernel_fpu(trace) and _owner_sleeps(before, _step_cpu(before, step)):
         found.add("kernel-fpu-over-sleeping-owner")
     if step.op == "run":
         found |= _at_user_entry(before, step, after, trace)
+    if step.get("task") and any(label == "vcpu_enter_guest: test TIF_NEED_FPU_LOAD" and result
+                                for label, result in trace) and (
+            after.tasks[after.task_index(step.get("task"))].mode == GUEST_MODE):
+        found.add("guest-reloaded")
     if any(label == "fpu_clone: test TIF_NEED_FPU_LOAD" and not result for label, result in trace):
         found.add("fork-live-parent")
     for label, slot in trace:
@@ -71,6 +87,10 @@ def _at_switch(before: World, step: Step) -> set[str]:
         found.add("sigframe-fault-preempted")
     if task.kind == USER and before.cpus[cpu].owner == task.fpu:
         found.add("switched-in-on-owner-cpu")
+    if before.fpus[prev.fpu].in_guest and prev.cont is not None:
+        found.add("vcpu-preempted")
+    if before.fpus[task.fpu].in_guest and task.cpu != cpu:
+        found.add("vcpu-migrated")
     if _in_exec(task) and task.cpu != cpu:
         found.add("migrated-in-exec")
     return found
@@ -97,6 +117,8 @@ def _at_user_entry(before: World, step: Step, after: World, trace: list) -> set[
             found.add("sigreturn-failed")
         if cont.args == ("sys32_rt_sigreturn",):
             found.add("sigreturn-ia32")
+    if cont.args == ("kvm_vcpu_ioctl", "KVM_RUN"):
+        found.add("kvm-run-returned")
     return found
 
 

@@ -49,9 +49,16 @@ def task_rows(world: World) -> list[dict[str, str]]:
             where += ", signal pending"
         rows.append({"task": task.name or f"slot{index}", "kind": task.kind, "where": where,
                      "cpu": f"CPU{task.cpu}" + ("" if running is not None else " (off)"),
-                     "TIF": str(int(task.tif)), "last_cpu": str(fpu.last_cpu), "fpstate": str(fpu.fpstate),
+                     "TIF": str(int(task.tif)), "last_cpu": str(fpu.last_cpu), "fpstate": _fpstate(fpu),
                      "frame": _frame(world, index), "expects": _expects(world, index)})
     return rows
+
+
+def _fpstate(fpu) -> str:
+    """The task's own image; with a vCPU, the guest's too, and which one ``fpu->fpstate`` points at."""
+    if fpu.guest is None:
+        return str(fpu.fpstate)
+    return f"{fpu.fpstate}; guest {fpu.guest}" + (" (attached)" if fpu.in_guest else "")
 
 
 def _user(part) -> str:
@@ -67,6 +74,8 @@ def _expects(world: World, index: int) -> str:
     text = "-" if world.expect[index] is None else str(world.expect[index])
     if index < len(world.expect_frame) and world.expect_frame[index] is not None:
         text += f", frame {_user(world.expect_frame[index])}"
+    if index < len(world.expect_guest) and world.expect_guest[index] is not None:
+        text += f", guest {world.expect_guest[index]}"
     return text
 
 
@@ -192,11 +201,12 @@ def _cpu_of(record: StepRecord) -> int:
 def _provenance(run: Run, failing: StepRecord, finding) -> list[str]:
     """Where the expected and the observed values came from, in earlier steps."""
     index = failing.before.task_index(finding.task)
+    ghost, whose = ("expect_guest", "guest") if finding.name == "guest-regs" else ("expect", "program")
     notes = []
     for record in run.records[:failing.number]:
-        before, after = record.before.expect[index], record.after.expect[index]
+        before, after = getattr(record.before, ghost)[index], getattr(record.after, ghost)[index]
         if after != before and after == finding.expected:
-            notes.append(f"{finding.task}'s program must see {after} since step {record.number} ({record.step})")
+            notes.append(f"{finding.task}'s {whose} must see {after} since step {record.number} ({record.step})")
         if after != before and before == finding.actual:
             notes.append(f"{finding.actual} is {finding.task}'s own value from before step {record.number} "
                          f"({record.step}): stale")

@@ -28,8 +28,8 @@ from __future__ import annotations
 import sys
 
 from fpufuzz.errors import ModelError
-from fpufuzz.state import (DEAD_MODE, INIT, INIT_PART, KERNEL_MODE, KERNEL_PART, NEW_MODE, PAGE_ABSENT, PAGE_NULL,
-                           PAGE_PRESENT, USER, WORKER, Cont, CpuId, Ctx, FpuId, TaskId, Value, World)
+from fpufuzz.state import (DEAD_MODE, GUEST_MODE, INIT, INIT_PART, KERNEL_MODE, KERNEL_PART, NEW_MODE, PAGE_ABSENT,
+                           PAGE_NULL, PAGE_PRESENT, USER, WORKER, Cont, CpuId, Ctx, FpuId, TaskId, Value, World)
 
 # Kernel constants the modeled code uses, with the kernel's spellings.
 fpu_fpregs_owner_ctx = "fpu_fpregs_owner_ctx"
@@ -46,6 +46,7 @@ KFPU_MXCSR = 1 << 1
 KFPU_DEFAULT = KFPU_MXCSR  # x86_64's kernel_fpu_begin(); 32-bit adds KFPU_387
 X86_TRAP_PF = 14  # what a faulting user-memory XRSTOR reports for a page fault
 EFAULT = 14
+KVM_EXITS = {"kernel": 1, "user": 0}  # what a VM exit's handling returns: 1 re-enter the guest, 0 back to the VMM
 
 _PER_CPU_FPU = {fpu_fpregs_owner_ctx: "owner", in_kernel_fpu: "in_kernel_fpu"}
 _THIS_FILE = __file__
@@ -88,6 +89,7 @@ class Kernel:
         self.pausable = pausable
         self.warnings: list[tuple[str, str]] = []
         self.trace = trace  # a list to append (label, result) of live events to, or None
+        self.exit_reason = None  # the VM exit the world makes a guest take (a ``vmexit`` step), or None
 
     # ------------------------------------------------------------ events
 
@@ -219,12 +221,14 @@ class Kernel:
 
     def os_xsave(self, fpstate: "FpstateRef") -> None:
         """XSAVE(S) of every component into ``fpstate`` (arch/x86/kernel/fpu/xstate.h); registers unchanged."""
-        self._event(True, "xsave", self._set_fpstate, fpstate.fpu_id, lambda: self.cpus[self.cpu].regs)
+        self._event(True, "xsave", self._set_fpstate, fpstate.fpu_id, lambda: self.cpus[self.cpu].regs,
+                    fpstate.guest)
 
     def os_xrstor(self, fpstate: "FpstateRef", mask: int) -> None:
         """XRSTOR(S) of the components in ``mask`` from ``fpstate`` (arch/x86/kernel/fpu/xstate.h);
         ``k.init_fpstate`` loads the init state."""
-        self._event(True, "xrstor", self._xrstor, getattr(fpstate, "fpu_id", None), mask)
+        self._event(True, "xrstor", self._xrstor, getattr(fpstate, "fpu_id", None), mask,
+                    getattr(fpstate, "guest", False))
 
     def ldmxcsr(self) -> None:
         """Load MXCSR_DEFAULT: the user part of the registers is no longer the task's."""
@@ -270,12 +274,21 @@ class Kernel:
         self.os_xrstor(fpstate, mask)
         return 0
 
-    def _set_fpstate(self, fpu_id: int, value) -> None:
+    def _set_fpstate(self, fpu_id: int, value, guest: bool = False) -> None:
+        """Write a memory image: the task's own buffer, or (``guest``) its vCPU's guest buffer."""
         value = value() if callable(value) else value
-        self.fpus[fpu_id] = self.fpus[fpu_id]._replace(fpstate=value)
+        if guest and self.fpus[fpu_id].guest is None:
+            raise ModelError(f"fpu#{fpu_id}: a write to the guest buffer of a vCPU that was never created")
+        self.fpus[fpu_id] = self.fpus[fpu_id]._replace(**{"guest" if guest else "fpstate": value})
 
-    def _xrstor(self, fpu_id, mask: int) -> None:
-        image, regs = (INIT if fpu_id is None else self.fpus[fpu_id].fpstate), self.cpus[self.cpu].regs
+    def _buffer(self, fpu_id: int, guest: bool) -> Value:
+        fpu = self.fpus[fpu_id]
+        if guest and fpu.guest is None:
+            raise ModelError(f"fpu#{fpu_id}: a read of the guest buffer of a vCPU that was never created")
+        return fpu.guest if guest else fpu.fpstate
+
+    def _xrstor(self, fpu_id, mask: int, guest: bool = False) -> None:
+        image, regs = (INIT if fpu_id is None else self._buffer(fpu_id, guest)), self.cpus[self.cpu].regs
         user = image.user if mask & XFEATURE_MASK_USER else regs.user
         sup = image.sup if mask & XFEATURE_MASK_SUPERVISOR else regs.sup
         self._set_cpu("regs", Value(user, sup))
@@ -385,7 +398,9 @@ class Kernel:
     def _copy_task(self, dst: int, src: int) -> None:
         source, target = self.tasks[src], self.tasks[dst]
         self.tasks[dst] = target._replace(tif=source.tif)
-        self.fpus[target.fpu] = self.fpus[source.fpu]
+        # The vCPU's guest buffer is not in the task_struct; the parent is not in KVM_RUN, so fpu->fpstate is its own.
+        copied = self.fpus[source.fpu]
+        self.fpus[target.fpu] = self.fpus[target.fpu]._replace(last_cpu=copied.last_cpu, fpstate=copied.fpstate)
 
     def wake_up_new_task(self, p: "TaskRef") -> None:
         """kernel/sched/core.c: the new task becomes runnable on this CPU. A user child will start in
@@ -496,12 +511,48 @@ class Kernel:
         left = self._event(True, "copy_from_user: fault in", self._fault_in, buf.index, False)
         if left or fpstate is None:
             return left
-        return self._event(True, "copy_from_user", self._copy_user, fpstate.fpu_id, buf.index)
+        return self._event(True, "copy_from_user", self._copy_user, fpstate, buf.index)
 
-    def _copy_user(self, fpu_id: int, index: int) -> int:
-        image = self.fpus[fpu_id].fpstate
-        self.fpus[fpu_id] = self.fpus[fpu_id]._replace(fpstate=Value(self.frames[index].value, image.sup))
+    def _copy_user(self, fpstate: "FpstateRef", index: int) -> int:
+        image = self._buffer(fpstate.fpu_id, fpstate.guest)
+        self._set_fpstate(fpstate.fpu_id, Value(self.frames[index].value, image.sup), fpstate.guest)
         return 0
+
+    # ------------------------------------------------------------ KVM
+
+    def filp_vcpu(self) -> "VcpuRef":
+        """``filp->private_data`` of a vCPU file descriptor: the vCPU the current task's program created (one per
+        program; KVM refuses ioctls from another mm, so it is never another program's)."""
+        return VcpuRef(self, self.cpus[self.cpu].current)
+
+    def vzalloc_guest_fpstate(self, gfpu: "FpuGuestRef") -> None:
+        """``vzalloc()`` of a guest buffer, initialised for user state (``fpstate_init_user()``): the init state.
+        The model's buffer is the one beside the task's fpu; a new program's vCPU gets it afresh."""
+        self._event(True, "vzalloc guest fpstate", self._alloc_guest, gfpu.fpu_id)
+
+    def _alloc_guest(self, fpu_id: int) -> None:
+        self.fpus[fpu_id] = self.fpus[fpu_id]._replace(guest=INIT, in_guest=False)
+
+    def vmenter(self) -> int:
+        """Model primitive for the VM entry and exit in ``__vmx_vcpu_run()`` (VMLAUNCH/VMRESUME; SVM's VMRUN alike):
+        the CPU runs guest code from its registers as they are. The path pauses there, the task in guest mode,
+        until the world makes the guest exit (a ``vmexit`` step, whose reason this returns: ``KVM_EXITS``). VMX
+        does not switch the XSAVE state: the guest computes in the registers the kernel left it."""
+        live = self._i >= self._nreplay
+        self._event(False, "vmenter", self._set_mode, GUEST_MODE)
+        if live:
+            raise Pause(self._label("guest mode"))
+        return self._event(False, "vmexit", self._vmexit)
+
+    def _set_mode(self, mode: str) -> None:
+        index = self.cpus[self.cpu].current
+        self.tasks[index] = self.tasks[index]._replace(mode=mode)
+
+    def _vmexit(self) -> int:
+        if self.exit_reason not in KVM_EXITS:
+            raise ModelError("the guest runs until a vmexit step makes it exit")
+        self._set_mode(KERNEL_MODE)
+        return KVM_EXITS[self.exit_reason]
 
     # ------------------------------------------------------------ warnings
 
@@ -591,7 +642,32 @@ class FpuRef:
 
     @property
     def fpstate(self) -> "FpstateRef":
+        """``fpu->fpstate``: the task's own buffer, or the guest's while KVM has swapped it in. Reading the pointer
+        is an event (so a local keeps what it read across a pause) but not an interleaving point: only the task
+        itself changes it, under fpregs_lock(). Without KVM it never changes, and reading it is not an event."""
+        k = self.k
+        if not getattr(k.config, "kvm", False):
+            return FpstateRef(k, self.fpu_id)
+        guest = k._event(False, "read fpu->fpstate", lambda: k.fpus[self.fpu_id].in_guest)
+        return FpstateRef(k, self.fpu_id, guest)
+
+    @fpstate.setter
+    def fpstate(self, fpstate: "FpstateRef") -> None:
+        if fpstate.fpu_id != self.fpu_id:
+            raise ModelError("fpu->fpstate can point at the task's own buffer or its vCPU's guest buffer only")
+        self.k._event(True, "write fpu->fpstate", self._set_in_guest, fpstate.guest)
+
+    def _set_in_guest(self, guest: bool) -> None:
+        self.k.fpus[self.fpu_id] = self.k.fpus[self.fpu_id]._replace(in_guest=guest)
+
+    def _task_fpstate(self) -> "FpstateRef":
+        """``fpu->__task_fpstate``. Simplification: the only buffer KVM ever parks there is the task's own (one vCPU
+        per task, no nesting), so reading it gives that buffer and writing it records nothing."""
         return FpstateRef(self.k, self.fpu_id)
+
+    def _set_task_fpstate(self, fpstate) -> None:
+        if fpstate is not None and (fpstate.fpu_id, fpstate.guest) != (self.fpu_id, False):
+            raise ModelError("fpu->__task_fpstate can hold the task's own buffer only")
 
     def __eq__(self, other) -> bool:
         return isinstance(other, FpuRef) and other.fpu_id == self.fpu_id
@@ -601,7 +677,63 @@ class FpuRef:
 
 
 class FpstateRef:
-    """``struct fpstate *``: ``fpstate.regs`` is the in-memory register image."""
+    """``struct fpstate *``: ``fpstate.regs`` is the in-memory register image; a task's own buffer, or (``guest``)
+    the guest buffer of its vCPU."""
+
+    __slots__ = ("k", "fpu_id", "guest")
+
+    def __init__(self, k: Kernel, fpu_id: int, guest: bool = False):
+        self.k, self.fpu_id, self.guest = k, fpu_id, guest
+
+    @property
+    def regs(self) -> Value:
+        return self.k._event(True, "read fpstate->regs", self.k._buffer, self.fpu_id, self.guest)
+
+    @regs.setter
+    def regs(self, value: Value) -> None:
+        self.k._event(True, "write fpstate->regs", self.k._set_fpstate, self.fpu_id, value, self.guest)
+
+    @property
+    def is_confidential(self) -> bool:
+        """Simplification: confidential guests (SEV-ES, TDX: the firmware saves and restores their state) are not
+        modeled."""
+        return False
+
+    @property
+    def in_use(self) -> bool:
+        """``fpstate->in_use``: a guest buffer is in use while it is attached (``fpu->fpstate`` points at it)."""
+        return self.guest and self.k._event(False, "read fpstate->in_use", lambda: self.k.fpus[self.fpu_id].in_guest)
+
+    @in_use.setter
+    def in_use(self, value: bool) -> None:
+        """Simplification: derived from ``fpu->fpstate`` (one vCPU per task), so setting it records nothing."""
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, FpstateRef) and (other.fpu_id, other.guest) == (self.fpu_id, self.guest)
+
+    def __hash__(self) -> int:
+        return hash(("fpstate", self.fpu_id, self.guest))
+
+
+class VcpuRef:
+    """``struct kvm_vcpu *``: ``vcpu.arch.guest_fpu`` is its ``struct fpu_guest``. A vCPU belongs to one task."""
+
+    __slots__ = ("k", "index")
+
+    def __init__(self, k: Kernel, index: int):
+        self.k, self.index = k, index
+
+    @property
+    def arch(self) -> "VcpuRef":
+        return self
+
+    @property
+    def guest_fpu(self) -> "FpuGuestRef":
+        return FpuGuestRef(self.k, self.k.tasks[self.index].fpu)
+
+
+class FpuGuestRef:
+    """``struct fpu_guest *``: ``gfpu.fpstate`` is the guest buffer (allocated once by fpu_alloc_guest_fpstate())."""
 
     __slots__ = ("k", "fpu_id")
 
@@ -609,12 +741,8 @@ class FpstateRef:
         self.k, self.fpu_id = k, fpu_id
 
     @property
-    def regs(self) -> Value:
-        return self.k._event(True, "read fpstate->regs", lambda: self.k.fpus[self.fpu_id].fpstate)
-
-    @regs.setter
-    def regs(self, value: Value) -> None:
-        self.k._event(True, "write fpstate->regs", self.k._set_fpstate, self.fpu_id, value)
+    def fpstate(self) -> FpstateRef:
+        return FpstateRef(self.k, self.fpu_id, True)
 
 
 class UserBuf:
@@ -640,3 +768,6 @@ class _InitFpstate:
 
 
 _INIT_FPSTATE = _InitFpstate()
+
+
+setattr(FpuRef, "__task_fpstate", property(FpuRef._task_fpstate, FpuRef._set_task_fpstate))

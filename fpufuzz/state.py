@@ -72,6 +72,8 @@ USER, KTHREAD, IDLE, WORKER = "user", "kthread", "idle", "worker"
 # Task modes. NEW: allocated by fork, not yet woken (wake_up_new_task); DEAD: a free task slot (exited, or never
 # used), whose task_struct -- and struct fpu identity -- a later fork may reuse.
 USER_MODE, KERNEL_MODE, NEW_MODE, DEAD_MODE = "user", "kernel", "new", "dead"
+# GUEST: a vCPU thread between VM entry and VM exit: the CPU runs guest code from its registers (config kvm=yes).
+GUEST_MODE = "guest"
 # The page that holds a task's signal frame, as the world left it: present; absent (the access faults, and
 # faulting it in makes it present); bad (the fault cannot be resolved: not mapped). NULL: the program passed a
 # NULL fpstate pointer to sigreturn.
@@ -138,7 +140,13 @@ class Frame(NamedTuple):
 
 class Fpu(NamedTuple):
     last_cpu: int  # -1 is "invalid"
-    fpstate: Value  # fpu->fpstate->regs, the in-memory image
+    fpstate: Value  # fpu->__fpstate.regs: the task's own in-memory image
+    # The vCPU the task's program runs (config kvm=yes): its guest buffer, ``vcpu->arch.guest_fpu.fpstate->regs``
+    # (None: no vCPU), and whether ``fpu->fpstate`` points at it rather than at the task's own buffer (KVM swapped
+    # them in fpu_swap_kvm_fpstate(); ``fpu->__task_fpstate`` then holds the task's own). Not part of struct fpu:
+    # the model gives each task at most one vCPU and keeps its buffer beside the task's fpu.
+    guest: Value | None = None
+    in_guest: bool = False
 
 
 class World(NamedTuple):
@@ -150,6 +158,7 @@ class World(NamedTuple):
     frames: tuple[Frame | None, ...] = ()  # per task slot: its signal frame in user memory, None: none written
     expect_frame: tuple[int | None, ...] = ()  # oracle ghost: the user part each outstanding frame must hold
     free: tuple[int, ...] = ()  # free task slots, most recently freed first (a fork takes the first: SLUB's LIFO)
+    expect_guest: tuple[Value | None, ...] = ()  # oracle ghost: per task slot, what its vCPU's guest must observe
 
     def task_index(self, name: str) -> int:
         """The live task called ``name``; failing that, the free slot a task of that name exited from (a dead slot

@@ -89,14 +89,23 @@ def test_broken_case_file(tmp_path):
     case.write_text(Path(SEED).read_text().replace("run task=u0 until=done", "run tsk=u0", 1))
     result = fpufuzz("replay", str(case), "--variant", "original")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"{case}:20: run takes task= until=; got 'tsk=u0'" in result.stderr
+    line = _line_of(case, "run tsk=u0")
+    assert f"{case}:{line}: run takes task= until=; got 'tsk=u0'" in result.stderr
 
 
 def test_impossible_step(tmp_path):
     case = tmp_path / "impossible.case"
     case.write_text(Path(SEED).read_text().replace("schedule cpu=1 next=idle1", "user_write task=u0", 1))
     result = fpufuzz("replay", str(case), "--variant", "original")
-    assert result.returncode == 2 and f"{case}:26: user_write task=u0: u0 is in the kernel" in result.stderr
+    line = next(n for n, text in enumerate(case.read_text().splitlines(), 1)
+                if text.lstrip().startswith("user_write task=u0") and "schedule cpu=1 next=idle1" in
+                Path(SEED).read_text().splitlines()[n - 1])
+    assert result.returncode == 2 and f"{case}:{line}: user_write task=u0: u0 is in the kernel" in result.stderr
+
+
+def _line_of(path, text) -> int:
+    """The file line of the first line containing ``text``: expect lines added by new variants move the steps."""
+    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
 def test_variant_that_fails_to_import(tmp_path):
