@@ -603,6 +603,12 @@ class TaskRef:
 
     @property
     def flags(self) -> int:
+        """``tsk->flags``, read as a logged event (never an interleaving point): a path resumed after the task_struct
+        it read was freed and handed to another task -- a forking parent, whose child has exited since -- reads
+        what it read then, as the kernel's own execution did, and does not take another branch on replay."""
+        return self.k._event(False, "read tsk->flags", self._flags)
+
+    def _flags(self) -> int:
         kind = self.k.tasks[self.index].kind
         return 0 if kind == USER else PF_USER_WORKER if kind == WORKER else PF_KTHREAD
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import types
 
 import pytest
-from helpers import run
+from helpers import model_of, run
 
 from fpufuzz import Config, IllegalStep, Model, variant
 from fpufuzz.runtime import TIF_NEED_FPU_LOAD, X86_TRAP_PF, UserBuf
@@ -283,3 +283,20 @@ def test_user_regs_violation_when_a_failed_sigreturn_keeps_the_registers(live):
     baseline = Model(variant.load("exec_invalidate_last_cpu"), WHOLE)
     _, findings = run(baseline, "sigreturn task=u0 frame=bad", "run task=u0 until=done", world=world)
     assert not [f for f in findings if f.kind == "violation"]
+
+
+def test_a_parent_resumed_after_its_childs_task_struct_was_reused_replays_its_own_reads():
+    """Found by the fuzzer (a model error, not a verdict): u0 forks a worker, which runs and exits before u0 has
+    left the kernel; u1's fork gets the freed task_struct for a user child. u0's path, resumed, re-runs from its
+    start and must see the worker's flags it read in fpu_clone(), not the new occupant's, or it takes the other
+    branch and unbalances fpregs_lock()."""
+    model = model_of("exec_invalidate_last_cpu", cpus=2, users=2, kthreads=0, lifecycle=True)
+    world, findings = run(model, "schedule cpu=0 next=u0", "run task=u0 until=done",
+                          "schedule cpu=1 next=u1", "run task=u1 until=done",
+                          "fork task=u0 child=w0", "run task=u0 until='exit_to_user_mode_loop: cond_resched'",
+                          "schedule cpu=0 next=w0", "kwork task=w0 work=exit", "run task=w0 until=done",
+                          "fork task=u1 child=u2", "run task=u1 until=done",
+                          "schedule cpu=0 next=u0", "run task=u0 until=done")
+    assert not [f for f in findings if f.kind == "violation"]
+    u0 = world.tasks[world.task_index("u0")]
+    assert u0.mode == "user" and world.cpus[0].ctx.softirq == 0
