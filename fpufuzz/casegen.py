@@ -3,6 +3,7 @@ the outcome on every variant."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from fpufuzz import MODEL_VERSION, __version__, corpus, variant
@@ -59,8 +60,10 @@ def canonical(steps: list[Step]) -> tuple[list[Step], Config]:
         renamed.append(Step(step.op, tuple(args)))
     lifecycle = any(s.op == "fork" or s.get("call") == "exit" or s.get("work") == "exit" for s in steps)
     signals = any(s.op in ("signal", "frame_write", "sigreturn") for s in steps)
+    # Softirqs, and the kernel-FPU section data whose result point a run may stop at.
+    softirq = any(s.get("work") == "softirq" or str(s.get("until", "")).endswith(": simd result") for s in steps)
     config = Config(cpus=max(len(cpus), 1), users=max(users, 1), kthreads=counts["k"], spare=max(len(children), 1),
-                    lifecycle=lifecycle, signals=signals)
+                    lifecycle=lifecycle, signals=signals, softirq=softirq)
     return renamed, config
 
 
@@ -86,6 +89,8 @@ def case_name(steps: list[Step], invariant: str) -> str:
 def build(steps: list[Step], invariant: str, found_on, provenance: str) -> Case:
     """A case for ``steps``, with its outcome on ``found_on`` and every discovered variant as its expectations."""
     steps, config = canonical(steps)
+    if invariant == "kernel-fpu-data":  # only sections that carry their own data can see it
+        config = replace(config, softirq=True)
     case = Case(name=case_name(steps, invariant), summary="", config=config, steps=steps,
                 model=f"{MODEL_VERSION} fpufuzz-{__version__}", provenance=provenance, comments=[""] * len(steps))
     failing = replay(case, found_on).failing

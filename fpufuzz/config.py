@@ -23,6 +23,7 @@ class Config:
     spare: int = 1
     lifecycle: bool = False  # tasks fork (user tasks, user workers) and exit
     signals: bool = False  # signals are delivered to user tasks, which write their frames and sigreturn
+    softirq: bool = False  # interrupts raise softirqs that use kernel FPU; kernel-FPU sections carry their own data
 
     def __post_init__(self):
         if not 1 <= self.cpus <= MAX_CPUS:
@@ -32,19 +33,23 @@ class Config:
                                f"kthreads 0-{MAX_TASKS}")
         if not 0 <= self.spare <= MAX_TASKS:
             raise FpufuzzError(f"spare={self.spare}: choose 0 to {MAX_TASKS} free task slots")
+        if self.softirq and self.preempt_rt:
+            raise FpufuzzError("softirq=yes with preempt_rt=yes: PREEMPT_RT serves softirqs in threads, which the "
+                               "model does not have; choose one")
 
     def header(self) -> str:
         text = f"cpus={self.cpus} users={self.users} kthreads={self.kthreads}"
         text += " preempt_rt=yes" if self.preempt_rt else ""
         text += " lifecycle=yes" if self.lifecycle else ""
         text += " signals=yes" if self.signals else ""
+        text += " softirq=yes" if self.softirq else ""
         return text + (f" spare={self.spare}" if self.spare != Config.spare else "")
 
 
 # The whole machine the fuzz tests and ``fpufuzz fuzz`` use by default: every operation enabled. The core
 # configuration (``Config()``) keeps the fixed task population of the first model, which the explorer's pinned
 # state counts are measured on.
-WHOLE = dict(lifecycle=True, signals=True)
+WHOLE = dict(lifecycle=True, signals=True, softirq=True)
 
 
 def initial_world(config: Config) -> World:
