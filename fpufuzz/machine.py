@@ -23,10 +23,10 @@ from fpufuzz.oracle import Finding
 # What the world does at a kernel path's interleaving points while a rule runs it: nothing, stop there (the
 # task stays paused on its CPU and other rules may act), switch the task out, move it to another CPU, or deliver a
 # hard interrupt (its handler uses kernel FPU, or raises a softirq that does). Scheduling decisions wait for a
-# point where the task is preemptible. An interrupt's pick says where it lands: here, or inside a section the path
-# holds (preemption or bottom halves off: fpregs_lock(), kernel FPU), where interrupts race with the task's own
-# FPU work -- it then waits for such a point, letting up to SECTION_SKIPS - 1 of them pass first -- and which work
-# its handler does.
+# point where the task is preemptible. An interrupt's pick says where it lands: here (one pick in four), or inside
+# a section the path holds (preemption or bottom halves off: fpregs_lock(), kernel FPU), where interrupts race
+# with the task's own FPU work -- it then waits for such a point, letting up to SECTION_SKIPS - 1 of them pass
+# first -- and which work its handler does.
 ACTIONS = ("continue", "stop", "switch_out", "migrate", "irq")
 SECTION_SKIPS = 4
 # A plan is a short list of (action, pick) decisions, consumed in order at the path's interleaving points. Lists
@@ -177,9 +177,9 @@ class _Base(RuleBasedStateMachine):
             if action in ("switch_out", "migrate") and not self._preemptible(index):
                 self.apply(Step.make("run", task=task))  # the decision waits for a scheduling point
                 continue
-            if action == "irq" and pick % 2 and (self._preemptible(index) or pick // 2 % SECTION_SKIPS):
+            if action == "irq" and pick % 4 and (self._preemptible(index) or pick // 4 % SECTION_SKIPS):
                 if not self._preemptible(index):  # a point inside a section, let pass
-                    queue[0] = (action, pick - 2)
+                    queue[0] = (action, pick - 4)
                 self.apply(Step.make("run", task=task))  # the decision waits for a point inside a section
                 continue
             queue.pop(0)
@@ -189,7 +189,7 @@ class _Base(RuleBasedStateMachine):
             if action == "migrate":
                 self._migrate(index, pick)
             if action == "irq":
-                self._interrupt(self.world.tasks[index].cpu, pick // (2 * SECTION_SKIPS))
+                self._interrupt(self.world.tasks[index].cpu, pick // (4 * SECTION_SKIPS))
             self.apply(Step.make("run", task=task))
 
     def _preemptible(self, index: int) -> bool:
