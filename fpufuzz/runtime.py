@@ -253,7 +253,7 @@ class Kernel:
         interrupt may arrive between them. Its data is dead afterwards (``K``). Without it, one event as before,
         so the core model's state counts stay as they are."""
         if not (self.config is not None and self.config.softirq):
-            self._event(True, "simd", self._clobber_user)
+            self._event(True, "simd", self._clobber_user, "simd")
             return
         self._event(True, "simd", self._simd_load)
         self._event(True, "simd result", self._simd_result)
@@ -294,9 +294,9 @@ class Kernel:
         sup = image.sup if mask & XFEATURE_MASK_SUPERVISOR else regs.sup
         self._set_cpu("regs", Value(user, sup))
 
-    def _clobber_user(self) -> None:
+    def _clobber_user(self, use: str | None = None) -> None:
         cpu = self.cpus[self.cpu]
-        self.findings.extend(oracle.kernel_fpu_context(self.cpu, cpu.ctx, cpu.regs, self._context(), None))
+        self.findings.extend(oracle.kernel_fpu_context(self.cpu, cpu.ctx, cpu.regs, self._context(), use))
         self._set_cpu("regs", Value(KERNEL_PART, cpu.regs.sup))
 
     # ------------------------------------------------------------ execution context

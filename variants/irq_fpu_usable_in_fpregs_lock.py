@@ -17,7 +17,7 @@ from fpufuzz import new
 from fpufuzz.runtime import in_kernel_fpu
 
 BASE = "exec_invalidate_last_cpu"
-EXPECT = "violates user-regs"
+EXPECT = "violates sigframe"
 FIXED_BY = "exec_invalidate_last_cpu"
 
 

@@ -336,3 +336,11 @@ def test_casegen_keeps_softirqs_when_the_steps_need_them():
     steps = [Step.make("run", task="u0", until="simd_work: simd result")]
     assert casegen.canonical(steps)[1].softirq
     assert not casegen.canonical([Step.make("irq", cpu=0, work="simd")])[1].softirq
+
+
+def test_context_diagnostic_without_the_option_too():
+    core = Model(variant.load("irq_fpu_usable_in_fpregs_lock"), Config(cpus=1, users=1, kthreads=0))
+    world = until(core, run(core, "syscall task=u0 call=execve", world=live(core))[0],
+                  "fpu_reset_fpregs: set TIF_NEED_FPU_LOAD")
+    _, findings = run(core, "irq cpu=0 work=simd", world=world)
+    assert [f.name for f in findings] == ["kernel-fpu-context"]
