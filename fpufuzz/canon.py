@@ -26,7 +26,10 @@ from __future__ import annotations
 from hashlib import blake2b
 from itertools import permutations, product
 
-from fpufuzz.state import DEAD_MODE, IDLE, INIT_PART, KERNEL_PART, USER, CpuId, FpuId, TaskId, Value, World
+from fpufuzz.state import (DEAD_MODE, IDLE, INIT_PART, KDATA_PARTS, KERNEL_PART, USER, CpuId, FpuId, TaskId, Value,
+                           World)
+
+_FIXED_PARTS = {INIT_PART: "i", KERNEL_PART: "k", **{part: name[0] for name, part in KDATA_PARTS.items()}}
 
 DIGEST_BYTES = 16
 
@@ -94,7 +97,7 @@ def _shape(value) -> str:
     """A value's renaming-invariant shape: which parts are INIT, K or some fresh value."""
     if value is None:
         return "-"
-    return "".join("i" if p == INIT_PART else "k" if p == KERNEL_PART else "v" for p in value)
+    return "".join(_FIXED_PARTS.get(p, "v") for p in value)
 
 
 # ---------------------------------------------------------------- one encoding
@@ -105,13 +108,13 @@ def _encode(world: World, cpu_order: list[int], task_order: list[int]) -> str:
     cpu_new[-1] = -1
     task_new = {old: new for new, old in enumerate(task_order)}
     fpu_new: dict[int, int] = {}
-    value_new: dict[int, int] = {INIT_PART: INIT_PART, KERNEL_PART: KERNEL_PART}
+    value_new: dict[int, int] = {part: part for part in _FIXED_PARTS}  # INIT, K and kernel-FPU data: not names
 
     def fpu(f) -> str:
         return "N" if f is None else str(fpu_new.setdefault(f, len(fpu_new)))
 
     def part(p) -> int:
-        return value_new.setdefault(p, len(value_new) - 1)
+        return value_new.setdefault(p, len(value_new) - len(_FIXED_PARTS) + 1)  # fresh values: 1, 2, ...
 
     def value(v) -> str:
         if v is None:
@@ -148,7 +151,8 @@ def _encode(world: World, cpu_order: list[int], task_order: list[int]) -> str:
     for old in cpu_order:
         c = world.cpus[old]
         out.append(f"C{task_new[c.current]},{fpu(c.owner)},{value(c.regs)},{c.in_kernel_fpu:d},"
-                   f"{c.ctx.preempt},{c.ctx.softirq},{c.ctx.hardirq},{c.ctx.irqs_off:d}")
+                   f"{c.ctx.preempt},{c.ctx.softirq},{c.ctx.hardirq},{c.ctx.irqs_off:d}"
+                   + (",p" if c.ctx.pending else ""))
     for old in task_order:
         t = world.tasks[old]
         cont = "" if t.cont is None else f"{t.cont.path}{item(t.cont.args)}@{t.cont.label}:{item(t.cont.log)}"

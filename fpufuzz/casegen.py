@@ -3,6 +3,7 @@ the outcome on every variant."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from fpufuzz import MODEL_VERSION, __version__, corpus, variant
@@ -65,9 +66,12 @@ def canonical(steps: list[Step], machine: Config | None = None) -> tuple[list[St
     lifecycle = any(s.op == "fork" or s.get("call") == "exit" or s.get("work") == "exit" for s in steps)
     signals = any(s.op in ("signal", "frame_write", "sigreturn") for s in steps)
     kvm = any(s.get("call") in ("kvm_create_vcpu", "kvm_run") for s in steps)
+    # Softirqs, and the kernel-FPU section data whose result point a run may stop at.
+    softirq = any(s.get("work") == "softirq" or str(s.get("until", "")).endswith(": simd result") for s in steps)
     options = {name: getattr(machine, name) for name in KERNEL_OPTIONS} if machine is not None else {}
     config = Config(cpus=max(len(cpus), 1), users=max(users, 1), kthreads=counts["k"], spare=max(len(children), 1),
-                    lifecycle=lifecycle, signals=signals, kvm=kvm, **options)
+                    lifecycle=lifecycle, signals=signals, kvm=kvm,
+                    softirq=softirq, **options)
     return renamed, config
 
 
@@ -96,6 +100,8 @@ def build(steps: list[Step], invariant: str, found_on, provenance: str, machine:
     """A case for ``steps`` (found on ``machine``, whose kernel options the case keeps), with its outcome on
     ``found_on`` and every discovered variant as its expectations."""
     steps, config = canonical(steps, machine)
+    if invariant == "kernel-fpu-data":  # only sections that carry their own data can see it
+        config = replace(config, softirq=True)
     case = Case(name=case_name(steps, invariant), summary="", config=config, steps=steps,
                 model=f"{MODEL_VERSION} fpufuzz-{__version__}", provenance=provenance, comments=[""] * len(steps))
     failing = replay(case, found_on).failing

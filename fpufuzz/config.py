@@ -31,6 +31,7 @@ class Config:
     xrstor_fault: str = "either"  # a faulting XRSTOR from a signal frame keeps the registers, modifies them, or either
     fnsave: bool = False  # the CPU has neither XSAVE nor FXSR: save_fpregs_to_fpstate() uses FNSAVE, then FRSTOR
     kvm: bool = False  # user tasks create a vCPU and run it (KVM_RUN): the guest's FPU state is swapped in and out
+    softirq: bool = False  # interrupts raise softirqs that use kernel FPU; kernel-FPU sections carry their own data
 
     def __post_init__(self):
         if not 1 <= self.cpus <= MAX_CPUS:
@@ -47,6 +48,9 @@ class Config:
                                "(it selects CONFIG_PREEMPTION); drop preempt= or set preempt=full")
         if self.xrstor_fault not in XRSTOR_FAULTS:
             raise FpufuzzError(f"xrstor_fault={self.xrstor_fault}: choose {', '.join(XRSTOR_FAULTS)}")
+        if self.softirq and self.preempt_rt:
+            raise FpufuzzError("softirq=yes with preempt_rt=yes: PREEMPT_RT serves softirqs in threads, which the "
+                               "model does not have; choose one")
 
     def header(self) -> str:
         text = f"cpus={self.cpus} users={self.users} kthreads={self.kthreads}"
@@ -54,6 +58,7 @@ class Config:
         text += " lifecycle=yes" if self.lifecycle else ""
         text += " signals=yes" if self.signals else ""
         text += " kvm=yes" if self.kvm else ""
+        text += " softirq=yes" if self.softirq else ""
         text += f" spare={self.spare}" if self.spare != Config.spare else ""
         text += f" preempt={self.preempt}" if self.preempt != Config.preempt else ""
         text += f" xrstor_fault={self.xrstor_fault}" if self.xrstor_fault != Config.xrstor_fault else ""
@@ -63,7 +68,7 @@ class Config:
 # The whole machine the fuzz tests and ``fpufuzz fuzz`` use by default: every operation enabled. The core
 # configuration (``Config()``) keeps the fixed task population of the first model, which the explorer's pinned
 # state counts are measured on.
-WHOLE = dict(lifecycle=True, signals=True, kvm=True)
+WHOLE = dict(lifecycle=True, signals=True, kvm=True, softirq=True)
 
 
 def initial_world(config: Config) -> World:

@@ -11,7 +11,10 @@ nothing else calls ``k.return_to_user_mode()``, so nothing else reaches user mod
 
 from __future__ import annotations
 
-from fpufuzz.runtime import _TIF_NEED_FPU_LOAD, PF_KTHREAD, PF_USER_WORKER, TIF_NEED_FPU_LOAD
+from fpufuzz.runtime import (_TIF_NEED_FPU_LOAD, HARDIRQ_OFFSET, NET_RX_SOFTIRQ, PF_KTHREAD, PF_USER_WORKER,
+                             SOFTIRQ_OFFSET, TIF_NEED_FPU_LOAD)
+
+MAX_SOFTIRQ_RESTART = 10  # kernel/softirq.c
 
 # ---------------------------------------------------------------- arch/x86/entry/common.c
 
@@ -340,3 +343,108 @@ def vmx_vcpu_run(k, vcpu):
     """``static_call(kvm_x86_vcpu_run)``: arch/x86/kvm/vmx/vmx.c (v6.5-rc7; SVM's ``svm_vcpu_run()`` alike) with
     the exit handling: the guest runs, and the exit is handled in the kernel (1) or needs the VMM (0)."""
     return k.vmenter()
+
+
+def raise_simd_softirq(k):
+    """Model path: a hard interrupt's handler that defers its work to a softirq, as a network driver schedules NAPI
+    (the packets are then decrypted with SIMD in ``NET_RX_SOFTIRQ``, as IPsec and WireGuard do)."""
+    k.raise_softirq_irqoff(NET_RX_SOFTIRQ)
+
+
+def softirq_work(k):
+    """Model path: the action of the modeled softirq vector, which uses SIMD when it may (``simd_work``)."""
+    k.simd_work()
+
+
+# ---------------------------------------------------------------- kernel/softirq.c
+
+
+def raise_softirq_irqoff(k, nr):
+    """Mark softirq ``nr`` pending on this CPU, interrupts off. kernel/softirq.c (v6.5-rc7). Outside interrupt
+    context the kernel also wakes ksoftirqd; the model raises softirqs only from hard interrupts, where it does
+    not."""
+    k.__raise_softirq_irqoff(nr)
+
+
+def __raise_softirq_irqoff(k, nr):
+    """kernel/softirq.c (v6.5-rc7)."""
+    k.or_softirq_pending(1 << nr)
+
+
+def irq_exit_rcu(k):
+    """The end of a hard interrupt: kernel/softirq.c (v6.5-rc7), interrupts still off."""
+    k.__irq_exit_rcu()
+
+
+def __irq_exit_rcu(k):
+    """Leave hard interrupt context and serve pending softirqs if the interrupted context allows it: not in
+    interrupt context any more -- not nested in another interrupt, not serving a softirq, bottom halves not
+    disabled. The preemption count does not matter. kernel/softirq.c (v6.5-rc7)."""
+    k.preempt_count_sub(HARDIRQ_OFFSET)
+    if not k.in_interrupt() and k.local_softirq_pending():
+        k.invoke_softirq()
+
+
+def invoke_softirq(k):
+    """kernel/softirq.c (v6.5-rc7). Simplification: ksoftirqd is never running and interrupts are not forced into
+    threads, so the softirqs are served here, on the interrupt's way out."""
+    k.__do_softirq()
+
+
+def do_softirq(k):
+    """Serve pending softirqs from task context (``local_bh_enable()``). kernel/softirq.c (v6.5-rc7)."""
+    if k.in_interrupt():
+        return
+
+    flags = k.local_irq_save()
+
+    if k.local_softirq_pending():
+        k.do_softirq_own_stack()
+
+    k.local_irq_restore(flags)
+
+
+def do_softirq_own_stack(k):
+    """arch/x86/include/asm/irq_stack.h (v6.5-rc7): ``__do_softirq()`` on the softirq stack."""
+    k.__do_softirq()
+
+
+def __do_softirq(k):
+    """Serve the pending softirqs with interrupts enabled and ``SOFTIRQ_OFFSET`` in the preemption count.
+    kernel/softirq.c (v6.5-rc7). Simplifications: one vector (``NET_RX_SOFTIRQ``, whose action is
+    ``softirq_work``); a softirq runs to completion in the model (a hard interrupt nested in it would find
+    ``softirq_count()`` set and get no FPU in a correct kernel), so nothing raises a softirq meanwhile and the
+    restart loop never repeats; ksoftirqd is not modeled."""
+    max_restart = MAX_SOFTIRQ_RESTART
+    pending = k.local_softirq_pending()
+
+    k.softirq_handle_begin()
+
+    while True:
+        # Reset the pending bitmask before enabling irqs.
+        k.set_softirq_pending(0)
+
+        k.local_irq_enable()
+
+        if pending & (1 << NET_RX_SOFTIRQ):
+            k.softirq_work()
+
+        k.local_irq_disable()
+
+        pending = k.local_softirq_pending()
+        max_restart -= 1
+        if not pending or not max_restart:
+            break
+
+    k.softirq_handle_end()
+
+
+def softirq_handle_begin(k):
+    """kernel/softirq.c (v6.5-rc7)."""
+    k.__local_bh_disable_ip(0, SOFTIRQ_OFFSET)
+
+
+def softirq_handle_end(k):
+    """kernel/softirq.c (v6.5-rc7)."""
+    k.__local_bh_enable(SOFTIRQ_OFFSET)
+    k.WARN_ON_ONCE(k.in_interrupt())

@@ -22,8 +22,11 @@ from fpufuzz.oracle import Finding
 from fpufuzz.state import GUEST_MODE
 
 # What the world does at a kernel path's interleaving points while a rule runs it: nothing, stop there (the
-# task stays paused on its CPU and other rules may act), switch the task out, move it to another CPU, or deliver
-# a hard interrupt that uses kernel FPU. Scheduling decisions wait for a point where the task is preemptible.
+# task stays paused on its CPU and other rules may act), switch the task out, move it to another CPU, or deliver a
+# hard interrupt (its handler uses kernel FPU, or raises a softirq that does). Scheduling decisions wait for a
+# point where the task is preemptible. An interrupt's pick says where it lands: here (one pick in four), or at one
+# of the points of the next section the path holds (preemption or bottom halves off: fpregs_lock(), kernel FPU),
+# where interrupts race with the task's own FPU work; and which work its handler does.
 ACTIONS = ("continue", "stop", "switch_out", "migrate", "irq")
 # A plan is a short list of (action, pick) decisions, consumed in order at the path's interleaving points. Lists
 # shrink towards empty (run straight to the end), actions towards "continue".
@@ -174,6 +177,14 @@ class _Base(RuleBasedStateMachine):
             if action in ("switch_out", "migrate") and not self._preemptible(index):
                 self.apply(Step.make("run", task=task))  # the decision waits for a scheduling point
                 continue
+            if action == "irq" and pick % 4:
+                if self._preemptible(index):
+                    self.apply(Step.make("run", task=task))  # the decision waits for a point inside a section
+                    continue
+                for _ in range(pick // 4 % self._section_points(index)):  # one of the section's points
+                    self.apply(Step.make("run", task=task))
+                if self.world.tasks[index].cont is None or self.world.running_on(index) is None:
+                    return
             queue.pop(0)
             if action == "switch_out":
                 self._switch_out(index, pick)
@@ -181,12 +192,29 @@ class _Base(RuleBasedStateMachine):
             if action == "migrate":
                 self._migrate(index, pick)
             if action == "irq":
-                self.apply(Step.make("irq", cpu=self.world.tasks[index].cpu, work="simd"))
+                self._interrupt(self.world.tasks[index].cpu, pick // 64)
             self.apply(Step.make("run", task=task))
 
     def _preemptible(self, index: int) -> bool:
         """The task, paused in a kernel path, is at a point where the machine's preemption model may switch it."""
         return ops.preemptible(self.world, self.world.tasks[index].cpu, self.model.config)
+
+    def _section_points(self, index: int) -> int:
+        """How many interleaving points are left in the section the task's path is in, this one included: found
+        by running the path ahead on a copy of the world (paths are deterministic), nothing recorded."""
+        world, step, count = self.world, Step.make("run", task=self.world.tasks[index].name), 0
+        while world.tasks[index].cont is not None and world.running_on(index) is not None:
+            if not world.cpus[world.tasks[index].cpu].ctx.atomic:
+                break
+            count += 1
+            world = self.model.apply(world, step).world
+        return max(count, 1)
+
+    def _interrupt(self, cpu: int, pick: int) -> None:
+        """A hard interrupt on ``cpu``, its work picked among those the machine has, if one may arrive now."""
+        works = [s for s in self.legal.get("irq", ()) if s.get("cpu") == cpu]
+        if works:
+            self.apply(_pick(works, pick))
 
     def _switch_out(self, index: int, pick: int) -> None:
         cpu = self.world.tasks[index].cpu

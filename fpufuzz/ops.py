@@ -19,10 +19,12 @@ One ``Step`` is one thing that happens on the machine:
 ``run task=u0 [until=L]``      the task runs in the kernel to its next interleaving point, or to point ``L``
                                (``until=done``: to the end of its path: user mode, or the top of its loop)
 ``schedule cpu=0 next=k0``     the CPU switches from its current task (which must be preemptible) to ``next``
-``irq cpu=0 work=simd``        a hard interrupt arrives on the CPU and its handler does ``work``
 ``guest_write task=u0``        the task's vCPU runs guest code, which writes the registers (a fresh value)
 ``vmexit task=u0 exit=E``      the guest exits: ``kernel`` (KVM handles it and enters the guest again) or
                                ``user`` (KVM_RUN returns to the VMM); the kernel path runs to its next point
+``irq cpu=0 work=simd``        a hard interrupt arrives on the CPU and its handler does ``work``: ``simd`` (uses
+                               kernel FPU) or ``softirq`` (raises a softirq whose action uses kernel FPU; it is
+                               served on the interrupt's exit, or where bottom halves are enabled again)
 =============================  ================================================================================
 
 The syscalls ``kvm_create_vcpu`` and ``kvm_run`` (config ``kvm=yes``) create the program's vCPU and run it.
@@ -39,7 +41,7 @@ from fpufuzz import oracle
 from fpufuzz.config import Config, initial_world
 from fpufuzz.errors import FpufuzzError, IllegalStep, ModelError
 from fpufuzz.oracle import Finding
-from fpufuzz.runtime import Pause, TaskDead
+from fpufuzz.runtime import Pause, PtRegs, TaskDead
 from fpufuzz.state import (GUEST_MODE, IDLE, KERNEL_MODE, KERNEL_PART, KTHREAD, NEW_MODE, PAGE_ABSENT, PAGE_BAD,
                            PAGE_NULL, PAGE_PRESENT, USER, USER_MODE, WORKER, Cont, Frame, Value, World)
 
@@ -47,7 +49,7 @@ SYSCALLS = {"execve": "sys_execve", "simd": "simd_work", "getpid": "sys_getpid",
             "kvm_create_vcpu": ("kvm_vm_ioctl", "KVM_CREATE_VCPU"), "kvm_run": ("kvm_vcpu_ioctl", "KVM_RUN")}
 KVM_CALLS = ("kvm_create_vcpu", "kvm_run")
 VMEXITS = ("kernel", "user")
-WORKS = {"simd": "simd_work"}  # what an interrupt handler does
+WORKS = {"simd": "simd_work", "softirq": "raise_simd_softirq"}  # what an interrupt handler does
 KWORKS = {"simd": "simd_work", "exit": "do_exit"}  # what a kernel thread or user worker does
 CHILD_KINDS = {"u": USER, "w": WORKER}  # a fork child's name says its kind
 SIGNAL_FRAMES = (PAGE_PRESENT, PAGE_ABSENT, PAGE_BAD)
@@ -495,9 +497,10 @@ def _label_new_tasks(model: Model, world: World) -> World:
 
 
 def _warnings(world: World, k, cpu: int) -> list[Finding]:
+    """The warnings that fired in a slice of kernel code, and what the oracle found at its kernel-FPU events."""
     current = world.tasks[world.cpus[cpu].current].name
     return [Finding("diagnostic", "warn", current, cpu, None, where, f"{macro} fired in {where} on CPU{cpu}")
-            for where, macro in k.warnings]
+            for where, macro in k.warnings] + list(k.findings)
 
 
 # ---------------------------------------------------------------- the scheduler and interrupts
@@ -552,18 +555,24 @@ def _irq(model: Model, world: World, step: Step, trace) -> StepResult:
     work = step.get("work")
     if work not in WORKS:
         raise IllegalStep(f"unknown work {work!r}; known: {', '.join(WORKS)}")
+    if work == "softirq":
+        _check_enabled(model.config, "softirq")
     _check_interruptible(world, cpu)
     if model.config.preempt_rt and world.cpus[cpu].ctx.atomic:
         # PREEMPT_RT runs interrupt handlers as threads: their kernel-FPU work waits until the CPU can schedule.
         raise IllegalStep(f"on PREEMPT_RT the threaded handler cannot run on CPU{cpu} while preemption is off")
     current = world.cpus[cpu].current
-    if world.tasks[current].mode == USER_MODE:  # an interrupt from user mode returns through the exit path
+    from_user = world.tasks[current].mode == USER_MODE
+    if from_user:  # an interrupt from user mode returns through the exit path
         world = _set_task(world, current, mode=KERNEL_MODE,
                           cont=model.fresh_path(world, current, "irqentry_exit_to_user_mode"))
     k = model.kernel(world, cpu, pausable=False, trace=trace)
     saved = k.cpus[cpu].ctx
     k.enter_hardirq()
+    old_regs = k.set_irq_regs(PtRegs(from_user))
     k.handle_irq(WORKS[work])
+    k.set_irq_regs(old_regs)
+    k.irq_exit_rcu()  # softirqs raised meanwhile are served here if the interrupted context allows it
     k.exit_hardirq(saved)
     return StepResult(k.world(world), tuple(_warnings(world, k, cpu)))
 
@@ -647,7 +656,7 @@ def enabled(config: Config, world: World) -> list[Step]:
         if ctx.irqs_off or ctx.hardirq:
             continue
         if not (config.preempt_rt and ctx.atomic):
-            steps.extend(Step.make("irq", cpu=cpu, work=w) for w in WORKS)
+            steps.extend(Step.make("irq", cpu=cpu, work=w) for w in WORKS if w != "softirq" or config.softirq)
         if not preemptible(world, cpu, config):
             continue
         for index, task in enumerate(world.tasks):

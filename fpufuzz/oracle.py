@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from fpufuzz.state import GUEST_MODE, INIT, INIT_PART, USER, USER_MODE, Value, World
+from fpufuzz.state import GUEST_MODE, INIT, INIT_PART, KDATA_PARTS, USER, USER_MODE, Ctx, Value, World
 
 # Violations decide verdicts. Each is checked at an observation point that user space can see.
 VIOLATIONS = {
@@ -26,6 +26,10 @@ VIOLATIONS = {
     "guest-regs": "a vCPU entered its guest (VM entry) with registers that are not the guest's: what the guest last "
                   "wrote, or INIT for a new vCPU -- across preemption, migration and kernel FPU use in between "
                   "(reference I11)",
+    "kernel-fpu-data": "a kernel-FPU section's registers changed under it between the first instruction of its "
+                       "SIMD computation and its result (a nested or interrupting use, a restore): it computed with "
+                       "corrupted data, which user space sees as corrupted output (reference I7, values; config "
+                       "softirq=yes)",
 }
 
 # Diagnostics never decide. Each names its legitimate windows.
@@ -38,6 +42,10 @@ DIAGNOSTICS = {
                    "I4). Windows: signal and ptrace paths that write the image before invalidating, under lock",
     "kthread-tif": "kernel threads always have TIF_NEED_FPU_LOAD set (reference I8)",
     "kernel-fpu-owner": "while a CPU is in a kernel-FPU section its owner tag is NULL (reference I7)",
+    "kernel-fpu-context": "kernel FPU was used where the context stack makes it unsafe (reference I7): in a hard "
+                          "interrupt that interrupted a bottom-halves-off (fpregs_lock()) section or a softirq, or "
+                          "over the live data of an interrupted kernel-FPU section. Judged from the modeled "
+                          "contexts, never by asking the variant's irq_fpu_usable(); NMIs are not modeled",
     "warn": "a WARN_ON_FPU / WARN_ON_ONCE fired in modeled kernel code (CONFIG_X86_DEBUG_FPU=y)",
     "context-balanced": "a kernel path ends (in user mode, or back at the top of a kernel thread's loop) with "
                         "preemption and bottom halves enabled again",
@@ -264,6 +272,39 @@ def _cache_sound(world: World, index: int) -> list[Finding]:
     return [Finding("diagnostic", "cache-sound", t.name, fpu.last_cpu, image, cpu.regs,
                     f"CPU{fpu.last_cpu} would skip {t.name}'s restore (owner and last_cpu match) but holds "
                     f"{cpu.regs} while its memory image is {image}")]
+
+
+def kernel_fpu_context(cpu: int, ctx: Ctx, regs: Value, context: str, use: str | None) -> list[Finding]:
+    """Kernel code in ``context`` ("task", "softirq", "hardirq") on ``cpu`` clobbers the registers for kernel FPU use:
+    ``use`` is "simd" for the computation's first instruction, None for the control-register setup of
+    ``kernel_fpu_begin()``. Unsafe (reference I7) if the registers hold an interrupted section's live data, or if
+    a hard interrupt's use interrupted a bottom-halves-off section (``fpregs_lock()``: a task's registers may be
+    half-way through a save or restore there) or a softirq. A diagnostic: what the interrupted code then sees
+    decides."""
+    findings = []
+    for other, part in KDATA_PARTS.items():
+        if regs.user == part and other != context:
+            findings.append(Finding("diagnostic", "kernel-fpu-context", None, cpu, None, context,
+                                    f"kernel FPU use in {context} context on CPU{cpu} clobbered the live data of an "
+                                    f"interrupted {other}-context kernel-FPU section"))
+    if use == "simd" and context == "hardirq" and (ctx.softirq or ctx.serving):
+        region = "a bottom-halves-off (fpregs_lock()) section" if ctx.softirq else "a softirq"
+        findings.append(Finding("diagnostic", "kernel-fpu-context", None, cpu, None, context,
+                                f"kernel FPU used on CPU{cpu} by a hard interrupt that interrupted {region}"))
+    return findings
+
+
+def kernel_fpu_result(cpu: int, regs: Value, context: str, task: str | None = None) -> list[Finding]:
+    """A kernel-FPU section in ``context`` on ``cpu`` reads the result of its computation: its own data must still be
+    in the registers (deciding: the section computed with whatever it found)."""
+    expected = KDATA_PARTS[context]
+    if regs.user == expected:
+        return []
+    return [Finding("violation", "kernel-fpu-data", task, cpu, Value(expected, regs.sup), regs,
+                    f"a {context}-context kernel-FPU section on CPU{cpu}"
+                    + (f" (current {task})" if task else "")
+                    + f" found {Value(regs.user, regs.sup)} in the registers at its result instead of its own data "
+                      f"{Value(expected, regs.sup)}: its computation used corrupted data")]
 
 
 def context_balanced(world: World, task: int, cpu: int) -> list[Finding]:

@@ -38,6 +38,14 @@ SOMETIMES = {
     "guest-reloaded": "a guest was entered after vcpu_enter_guest() reloaded its registers from its buffer "
                       "(TIF_NEED_FPU_LOAD was set)",
     "kvm-run-returned": "KVM_RUN returned to user mode, the task's own FPU state swapped back",
+    "irq-kernel-fpu-live-regs": "a hard interrupt used kernel FPU while the task it interrupted was inside a kernel "
+                                "path with its registers live (TIF_NEED_FPU_LOAD clear): it had to save them",
+    "softirq-kernel-fpu-over-sleeping-owner": "a softirq used kernel FPU on a CPU whose owner tag named a task not "
+                                              "running there",
+    "softirq-at-bh-enable": "a softirq raised while bottom halves were off was served where they were enabled again "
+                            "(local_bh_enable(), fpregs_unlock()) and used kernel FPU",
+    "softirq-refused-in-kernel-fpu": "a softirq that wanted the FPU interrupted a task's kernel-FPU section and was "
+                                     "refused it",
 }
 
 
@@ -64,6 +72,8 @@ def reached(before: World, step: Step, after: World, trace: list) -> set[str]:
                                 for label, result in trace) and (
             after.tasks[after.task_index(step.get("task"))].mode == GUEST_MODE):
         found.add("guest-reloaded")
+    if step.op in ("irq", "run"):
+        found |= _kernel_fpu_contexts(before, step, trace)
     if any(label == "fpu_clone: test TIF_NEED_FPU_LOAD" and not result for label, result in trace):
         found.add("fork-live-parent")
     for label, slot in trace:
@@ -124,6 +134,42 @@ def _at_user_entry(before: World, step: Step, after: World, trace: list) -> set[
 
 def _in_exec(task) -> bool:
     return task.cont is not None and task.cont.path == "do_syscall_64" and task.cont.args == ("sys_execve",)
+
+
+def _kernel_fpu_contexts(before: World, step: Step, trace: list) -> set[str]:
+    """Which contexts of this step used, or were refused, kernel FPU. A ``run`` step executes in task context, an
+    ``irq`` step in a hard interrupt until its exit drops the hardirq count; softirqs are served between
+    ``softirq enter`` and ``softirq exit`` events."""
+    found = set()
+    cpu = _step_cpu(before, step)
+    state = before.cpus[cpu]
+    current = before.tasks[state.current]
+    for context, began in _uses(step, trace):
+        if context == "hardirq" and began and current.kind == USER and current.mode != USER_MODE and (
+                current.cont is not None and not current.tif):
+            found.add("irq-kernel-fpu-live-regs")
+        if context == "softirq" and began:
+            if _owner_sleeps(before, cpu):
+                found.add("softirq-kernel-fpu-over-sleeping-owner")
+            if step.op == "run":
+                found.add("softirq-at-bh-enable")
+        if context == "softirq" and not began and state.in_kernel_fpu:
+            found.add("softirq-refused-in-kernel-fpu")
+    return found
+
+
+def _uses(step: Step, trace: list) -> list[tuple[str, bool]]:
+    """(context, whether it began a kernel-FPU section) for each hard interrupt and softirq in ``trace``."""
+    uses, context, began = [], "hardirq" if step.op == "irq" else "task", False
+    for label, _ in trace:
+        if label.endswith(": preempt_count_sub HARDIRQ_OFFSET") or label.endswith(": softirq exit"):
+            uses.append((context, began))
+            context, began = "task", False
+        elif label.endswith(": softirq enter"):
+            context, began = "softirq", False
+        elif label == "kernel_fpu_begin_mask: write in_kernel_fpu":
+            began = True
+    return [(c, b) for c, b in uses if c != "task"]
 
 
 def _began_kernel_fpu(trace: list) -> bool:

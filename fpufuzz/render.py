@@ -22,7 +22,8 @@ def cpu_rows(world: World) -> list[dict[str, str]]:
     for c, cpu in enumerate(world.cpus):
         ctx = cpu.ctx
         context = ", ".join(f"{name}={value}" for name, value in
-                            (("preempt", ctx.preempt), ("softirq", ctx.softirq), ("hardirq", ctx.hardirq))
+                            (("preempt", ctx.preempt), ("softirq", ctx.softirq), ("hardirq", ctx.hardirq),
+                             ("softirq pending", int(ctx.pending)))
                             if value) or "-"
         rows.append({"cpu": f"CPU{c}", "current": world.tasks[cpu.current].name,
                      "owner_ctx": "NULL" if cpu.owner is None else owner_of(world, cpu.owner),

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import sys
 
+from fpufuzz import oracle
 from fpufuzz.errors import ModelError
-from fpufuzz.state import (DEAD_MODE, GUEST_MODE, INIT, INIT_PART, KERNEL_MODE, KERNEL_PART, NEW_MODE, PAGE_ABSENT,
+from fpufuzz.state import (DEAD_MODE, GUEST_MODE, INIT, INIT_PART, KDATA_PARTS, KERNEL_MODE, KERNEL_PART, NEW_MODE,
+                           PAGE_ABSENT,
                            PAGE_NULL, PAGE_PRESENT, USER, WORKER, Cont, CpuId, Ctx, FpuId, TaskId, Value, World)
 
 # Kernel constants the modeled code uses, with the kernel's spellings.
@@ -47,6 +49,12 @@ KFPU_DEFAULT = KFPU_MXCSR  # x86_64's kernel_fpu_begin(); 32-bit adds KFPU_387
 X86_TRAP_PF = 14  # what a faulting user-memory XRSTOR reports for a page fault
 EFAULT = 14
 KVM_EXITS = {"kernel": 1, "user": 0}  # what a VM exit's handling returns: 1 re-enter the guest, 0 back to the VMM
+# preempt_count() layout (include/linux/preempt.h): softirq_count() is the SOFTIRQ_MASK bits, in which serving a
+# softirq counts SOFTIRQ_OFFSET and each local_bh_disable() SOFTIRQ_DISABLE_OFFSET.
+SOFTIRQ_OFFSET = 1 << 8
+SOFTIRQ_DISABLE_OFFSET = 2 * SOFTIRQ_OFFSET
+HARDIRQ_OFFSET = 1 << 16
+NET_RX_SOFTIRQ = 3  # the one modeled softirq vector (include/linux/interrupt.h)
 
 _PER_CPU_FPU = {fpu_fpregs_owner_ctx: "owner", in_kernel_fpu: "in_kernel_fpu"}
 _THIS_FILE = __file__
@@ -88,8 +96,10 @@ class Kernel:
         self.log: list = list(replay)
         self.pausable = pausable
         self.warnings: list[tuple[str, str]] = []
+        self.findings: list = []  # oracle findings made at kernel events (kernel-FPU sections), as fpufuzz.oracle.Finding
         self.trace = trace  # a list to append (label, result) of live events to, or None
         self.exit_reason = None  # the VM exit the world makes a guest take (a ``vmexit`` step), or None
+        self._irq_regs = None  # set_irq_regs(): whether the hard interrupt being handled came from user mode
 
     # ------------------------------------------------------------ events
 
@@ -121,7 +131,7 @@ class Kernel:
 
     def _may_pause(self) -> bool:
         ctx = self.cpus[self.cpu].ctx
-        return self.pausable and not ctx.irqs_off and not ctx.hardirq
+        return self.pausable and not ctx.irqs_off and not ctx.hardirq and not ctx.serving
 
     def _label(self, access: str) -> str:
         frame = sys._getframe(1)
@@ -240,8 +250,34 @@ class Kernel:
 
     def kernel_fpu_use(self) -> None:
         """Model primitive: the SIMD instructions a kernel-FPU caller runs between begin and end (crypto, RAID,
-        memcpy...). They clobber the user part of the registers; supervisor (CET) state is not touched."""
-        self._event(True, "simd", self._clobber_user)
+        memcpy...). They clobber the user part of the registers; supervisor (CET) state is not touched.
+
+        With config ``softirq=yes`` the computation is two events, its first instruction (``simd``: the section's
+        own data, marked by its context, goes into the registers) and its result (``simd result``: the data must
+        still be there, else the section computed with corrupted data -- the ``kernel-fpu-data`` violation); an
+        interrupt may arrive between them. Its data is dead afterwards (``K``). Without it, one event as before,
+        so the core model's state counts stay as they are."""
+        if not (self.config is not None and self.config.softirq):
+            self._event(True, "simd", self._clobber_user, "simd")
+            return
+        self._event(True, "simd", self._simd_load)
+        self._event(True, "simd result", self._simd_result)
+
+    def _context(self) -> str:
+        """Which context this CPU executes in, for kernel-FPU data: a hard interrupt, a softirq, or a task."""
+        ctx = self.cpus[self.cpu].ctx
+        return "hardirq" if ctx.hardirq else "softirq" if ctx.serving else "task"
+
+    def _simd_load(self) -> None:
+        cpu = self.cpus[self.cpu]
+        self.findings.extend(oracle.kernel_fpu_context(self.cpu, cpu.ctx, cpu.regs, self._context(), "simd"))
+        self._set_cpu("regs", Value(KDATA_PARTS[self._context()], cpu.regs.sup))
+
+    def _simd_result(self) -> None:
+        cpu = self.cpus[self.cpu]
+        current = self.tasks[cpu.current].name
+        self.findings.extend(oracle.kernel_fpu_result(self.cpu, cpu.regs, self._context(), current))
+        self._set_cpu("regs", Value(KERNEL_PART, cpu.regs.sup))
 
     def use_xsave(self) -> bool:
         """``use_xsave()``, arch/x86/kernel/fpu/internal.h: the CPU has XSAVE. A fixed property of the machine
@@ -293,8 +329,10 @@ class Kernel:
         sup = image.sup if mask & XFEATURE_MASK_SUPERVISOR else regs.sup
         self._set_cpu("regs", Value(user, sup))
 
-    def _clobber_user(self) -> None:
-        self._set_cpu("regs", Value(KERNEL_PART, self.cpus[self.cpu].regs.sup))
+    def _clobber_user(self, use: str | None = None) -> None:
+        cpu = self.cpus[self.cpu]
+        self.findings.extend(oracle.kernel_fpu_context(self.cpu, cpu.ctx, cpu.regs, self._context(), use))
+        self._set_cpu("regs", Value(KERNEL_PART, cpu.regs.sup))
 
     # ------------------------------------------------------------ execution context
 
@@ -309,8 +347,20 @@ class Kernel:
         self._event(False, "local_bh_disable", self._ctx, "softirq", 1)
 
     def local_bh_enable(self) -> None:
-        self._event(False, "local_bh_enable", self._ctx, "softirq", -1)
+        """include/linux/bottom_half.h, kernel/softirq.c ``__local_bh_enable_ip()`` (v6.5-rc7): the count drops
+        (preemption stays off meanwhile), and a softirq raised while bottom halves were off is served now, unless
+        the CPU is still in interrupt context; then the preemption point. One event for the drop and the kernel's
+        test of what it left."""
+        if self._event(False, "local_bh_enable", self._bh_enable):
+            self._event(False, "preempt_count_inc", self._ctx, "preempt", 1)
+            self.do_softirq()
+            self._event(False, "preempt_count_dec", self._ctx, "preempt", -1)
         self._point("local_bh_enable")
+
+    def _bh_enable(self) -> bool:
+        self._ctx("softirq", -1)
+        ctx = self.cpus[self.cpu].ctx
+        return ctx.pending and not _in_interrupt(ctx)
 
     def local_irq_disable(self) -> None:
         self._event(False, "local_irq_disable", self._irqs, True)
@@ -351,7 +401,90 @@ class Kernel:
         return self._event(False, "in_hardirq", lambda: bool(self.cpus[self.cpu].ctx.hardirq))
 
     def softirq_count(self) -> int:
-        return self._event(False, "softirq_count", lambda: self.cpus[self.cpu].ctx.softirq)
+        """``preempt_count() & SOFTIRQ_MASK``: bottom halves disabled, or a softirq being served."""
+        return self._event(False, "softirq_count", lambda: _softirq_count(self.cpus[self.cpu].ctx))
+
+    def in_interrupt(self) -> bool:
+        """include/linux/preempt.h: hard interrupt, softirq being served, or bottom halves disabled (NMIs are not
+        modeled)."""
+        return self._event(False, "in_interrupt", lambda: _in_interrupt(self.cpus[self.cpu].ctx))
+
+    def in_serving_softirq(self) -> bool:
+        return self._event(False, "in_serving_softirq", lambda: bool(self.cpus[self.cpu].ctx.serving))
+
+    def irqs_disabled(self) -> bool:
+        return self._event(False, "irqs_disabled", lambda: self.cpus[self.cpu].ctx.irqs_off)
+
+    def local_irq_save(self) -> bool:
+        """Interrupts off; returns whether they were off before (the flags)."""
+        return self._event(False, "local_irq_save", self._irq_save)
+
+    def _irq_save(self) -> bool:
+        was_off = self.cpus[self.cpu].ctx.irqs_off
+        self._irqs(True)
+        return was_off
+
+    def local_irq_restore(self, flags: bool) -> None:
+        self._event(False, "local_irq_restore", self._irqs, flags)
+        if not flags:
+            self._point("local_irq_restore")
+
+    # ------------------------------------------------------------ softirqs (kernel/softirq.c)
+
+    def local_softirq_pending(self) -> int:
+        """The pending softirq vectors of this CPU (the model has one, ``NET_RX_SOFTIRQ``)."""
+        return self._event(False, "local_softirq_pending",
+                           lambda: (1 << NET_RX_SOFTIRQ) if self.cpus[self.cpu].ctx.pending else 0)
+
+    def or_softirq_pending(self, mask: int) -> None:
+        """Raise the softirq vectors in ``mask`` on this CPU (``__raise_softirq_irqoff()``'s store)."""
+        self._event(False, "or_softirq_pending", self._set_pending, bool(mask & (1 << NET_RX_SOFTIRQ)), True)
+
+    def set_softirq_pending(self, mask: int) -> None:
+        self._event(False, "set_softirq_pending", self._set_pending, bool(mask & (1 << NET_RX_SOFTIRQ)), False)
+
+    def _set_pending(self, value: bool, keep: bool) -> None:
+        ctx = self.cpus[self.cpu].ctx
+        self._set_cpu("ctx", ctx._replace(pending=value or (keep and ctx.pending)))
+
+    def _local_bh_disable_ip(self, ip, cnt: int) -> None:
+        """kernel/softirq.c: with ``SOFTIRQ_OFFSET``, this CPU starts serving softirqs (``softirq_handle_begin()``);
+        with ``SOFTIRQ_DISABLE_OFFSET`` it is ``local_bh_disable()``."""
+        if cnt == SOFTIRQ_DISABLE_OFFSET:
+            return self.local_bh_disable()
+        self._check_offset(cnt, SOFTIRQ_OFFSET)
+        self._event(False, "softirq enter", self._ctx, "serving", 1)
+
+    def _local_bh_enable(self, cnt: int) -> None:
+        """kernel/softirq.c: with ``SOFTIRQ_OFFSET``, this CPU stops serving softirqs (``softirq_handle_end()``);
+        no pending softirq is looked at and no preemption point follows."""
+        self._check_offset(cnt, SOFTIRQ_OFFSET)
+        self._event(False, "softirq exit", self._ctx, "serving", -1)
+
+    def preempt_count_sub(self, val: int) -> None:
+        """The interrupt exit's ``preempt_count_sub(HARDIRQ_OFFSET)``: the hard interrupt is over; interrupts stay
+        off until the return from the interrupt."""
+        self._check_offset(val, HARDIRQ_OFFSET)
+        self._event(False, "preempt_count_sub HARDIRQ_OFFSET", self._ctx, "hardirq", -1)
+
+    def _check_offset(self, value: int, expected: int) -> None:
+        if value != expected:
+            raise ModelError(f"preempt_count offset {value:#x} is not modeled here (only {expected:#x} is)")
+
+    def set_irq_regs(self, regs: "PtRegs | None") -> "PtRegs | None":
+        """arch/x86/include/asm/irq_regs.h: the interrupted context's registers for this interrupt's handler; returns
+        the previous ones. The model keeps only whether they are user mode's."""
+        old = self._irq_regs
+        self._irq_regs = None if regs is None else regs.user
+        return None if old is None else PtRegs(old)
+
+    def get_irq_regs(self) -> "PtRegs | None":
+        user = self._event(False, "get_irq_regs", lambda: self._irq_regs)
+        return None if user is None else PtRegs(user)
+
+    def user_mode(self, regs: "PtRegs") -> bool:
+        """arch/x86/include/asm/ptrace.h: the registers were user mode's."""
+        return regs.user
 
     def _ctx(self, field: str, delta: int) -> None:
         ctx = self.cpus[self.cpu].ctx
@@ -369,7 +502,9 @@ class Kernel:
         self._set_cpu("ctx", ctx._replace(hardirq=ctx.hardirq + 1, irqs_off=True))
 
     def exit_hardirq(self, saved: Ctx) -> None:
-        self._set_cpu("ctx", saved)
+        """Model primitive for the return from the interrupt: the context as it was when the interrupt came; a
+        softirq raised and left pending stays pending."""
+        self._set_cpu("ctx", saved._replace(pending=self.cpus[self.cpu].ctx.pending))
 
     # ------------------------------------------------------------ task lifecycle
 
@@ -576,10 +711,29 @@ setattr(Kernel, "__this_cpu_read", Kernel.this_cpu_read)
 setattr(Kernel, "__this_cpu_write", Kernel.this_cpu_write)
 setattr(Kernel, "__clear_user", Kernel._clear_user)
 setattr(Kernel, "__copy_from_user", Kernel._copy_from_user)
+setattr(Kernel, "__local_bh_disable_ip", Kernel._local_bh_disable_ip)
+setattr(Kernel, "__local_bh_enable", Kernel._local_bh_enable)
 
 
 def _nothing() -> None:
     return None
+
+
+def _softirq_count(ctx: Ctx) -> int:
+    return ctx.softirq * SOFTIRQ_DISABLE_OFFSET + ctx.serving * SOFTIRQ_OFFSET
+
+
+def _in_interrupt(ctx: Ctx) -> bool:
+    return bool(ctx.hardirq or _softirq_count(ctx))
+
+
+class PtRegs:
+    """``struct pt_regs *`` of an interrupted context, as the model keeps it: user mode's or the kernel's."""
+
+    __slots__ = ("user",)
+
+    def __init__(self, user: bool):
+        self.user = user
 
 
 def _check_flag(flag: int) -> None:

@@ -20,6 +20,11 @@ from typing import NamedTuple
 # Value parts: 0 is the init state, -1 is kernel-owned contents, positive numbers are fresh user values.
 INIT_PART = 0
 KERNEL_PART = -1
+# With config softirq=yes, a kernel-FPU section's own data while its SIMD computation is in progress, by the context
+# that runs it (task, softirq, hard interrupt): distinct, so a section can tell that its registers were clobbered
+# under it. When the computation ends its data is dead and becomes KERNEL_PART like any other kernel leftovers.
+KDATA_PARTS = {"task": -2, "softirq": -3, "hardirq": -4}
+_KDATA_NAMES = {part: f"K{context[0]}" for context, part in KDATA_PARTS.items()}  # Kt, Ks, Kh
 
 
 class Value(NamedTuple):
@@ -41,6 +46,8 @@ def _part(part: int, prefix: str) -> str:
         return "init"
     if part == KERNEL_PART:
         return "K"
+    if part in _KDATA_NAMES:
+        return _KDATA_NAMES[part]
     return f"{prefix}{part}"
 
 
@@ -99,11 +106,14 @@ class Ctx(NamedTuple):
     softirq: int = 0  # local_bh_disable() depth (softirq_count() != 0)
     hardirq: int = 0  # hard interrupt nesting (in_hardirq())
     irqs_off: bool = False
+    serving: int = 0  # SOFTIRQ_OFFSET: a softirq is being served here (in_serving_softirq()); only inside a step
+    pending: bool = False  # local_softirq_pending(): a softirq was raised and waits to be served (config softirq)
 
     @property
     def atomic(self) -> bool:
-        """Preemption or bottom halves are disabled: the task here cannot be switched out."""
-        return bool(self.preempt or self.softirq)
+        """Preemption or bottom halves are disabled, or a softirq is being served: the task here cannot be switched
+        out."""
+        return bool(self.preempt or self.softirq or self.serving)
 
 
 class Cpu(NamedTuple):

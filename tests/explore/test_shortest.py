@@ -137,3 +137,13 @@ def test_the_explorer_finds_the_signal_bugs_and_the_fix_is_clean_to_the_same_dep
     assert [s.op for s in found.steps].count("sigreturn") + [s.op for s in found.steps].count("signal") >= 1
     fix = explore(model_of("exec_invalidate_last_cpu", **machine), max_depth=len(found.steps))
     assert fix.outcome == "clean" and fix.depth == len(found.steps)
+
+
+def test_the_explorer_finds_the_pre_2022_irq_fpu_usable_bug_and_the_2025_shape_is_clean_with_softirqs():
+    """59f5ede3bc0f's bug needs one CPU and one task: an interrupt inside exec's fpregs_lock() section. With softirqs
+    and kernel-FPU section data on, the 2025 shape (d02198550423) is clean over its complete state space."""
+    found = explore(model_of("irq_fpu_usable_in_fpregs_lock", cpus=1, users=1, kthreads=0))
+    assert found.outcome == "violates user-regs" and len(found.steps) <= 6
+    assert [s.op for s in found.steps].count("irq") == 1
+    clean = explore(model_of("kernel_fpu_bh_disable", cpus=1, users=1, kthreads=0, softirq=True))
+    assert (clean.outcome, clean.complete) == ("clean", True)
