@@ -26,6 +26,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from fpufuzz import profiles
 from fpufuzz.config import Config
+from fpufuzz.determinism import without_local_constants
 from fpufuzz.machine import ACTIONS, PLAN_LENGTH, Campaign, Violation, machine_for
 from fpufuzz.ops import DONE, Model, Step
 
@@ -134,7 +135,8 @@ def census(variant, config: Config, examples: int | None = None) -> tuple[Counte
         from hypothesis import settings as Settings
         settings = Settings(settings, max_examples=examples)
     try:
-        run_state_machine_as_test(lambda: machine_for(model, Campaign())(), settings=settings)
+        with without_local_constants():
+            run_state_machine_as_test(lambda: machine_for(model, Campaign())(), settings=settings)
     except Violation:
         pass  # the census only counts; a violation here ends it early, with what it counted so far
     return model.kinds, model.pairs, sum(model.kinds.values())

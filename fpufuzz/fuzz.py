@@ -10,6 +10,7 @@ from hypothesis.database import ExampleDatabase
 from hypothesis.stateful import run_state_machine_as_test
 
 from fpufuzz import __version__, casegen, profiles
+from fpufuzz.determinism import without_local_constants
 from fpufuzz.config import WHOLE, Config
 from fpufuzz.corpus import Case
 from fpufuzz.machine import Campaign, Violation, machine_for
@@ -60,7 +61,8 @@ def fuzz(variant: Variant, config: Config | None = None, profile: str = "ci", se
     campaign.started = start
     result = FuzzResult(variant, config, profile, "clean", campaign, 0.0)
     try:
-        run_state_machine_as_test(factory, settings=settings)
+        with without_local_constants():
+            run_state_machine_as_test(factory, settings=settings)
     except Violation as violation:
         _record(result, model, violation, seed)
     result.elapsed = time.perf_counter() - start

@@ -27,3 +27,30 @@ def test_each_variant_has_its_own_database_key(tmp_path):
     assert {p.name for p in (tmp_path / "db").iterdir()} >= keys  # original did not reuse always_valid's key
     clean = fuzz(variant.load("exec_invalidate_last_cpu"), profile="dev", seed=1, examples=20, database=db)
     assert clean.outcome == "clean"  # a failure saved for another variant is not replayed here
+
+
+def test_a_seed_draws_the_same_whatever_was_imported(tmp_path, monkeypatch):
+    """Hypothesis mixes constants of every local module the process has loaded into its draws; a campaign holds
+    them still (fpufuzz.determinism), so a ci verdict does not depend on which tests ran before it in a worker."""
+    import importlib
+    import sys
+
+    from fpufuzz import determinism
+    from fpufuzz.config import Config
+
+    assert determinism.holds()  # if this Hypothesis moved the pool, fpufuzz.determinism needs a look
+    v = variant.load("original")
+
+    def campaign():
+        result = fuzz(v, Config(), "ci", seed=5, examples=400)
+        return result.outcome, result.campaign.examples, result.campaign.steps
+
+    before = campaign()
+    (tmp_path / "fpufuzz_other_constants.py").write_text(
+        "CONSTANTS = [" + ", ".join(str(n) for n in range(0, 256, 3)) + "]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("fpufuzz_other_constants")
+    try:
+        assert campaign() == before
+    finally:
+        sys.modules.pop("fpufuzz_other_constants", None)
