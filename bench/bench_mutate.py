@@ -17,7 +17,6 @@ import time
 
 from rich.console import Console
 
-import fpufuzz.cli  # noqa: F401  (the same modules as `fpufuzz mutate` loads: see docs/mutation.md, "Rerunning")
 from fpufuzz import cli_mutate, mutate, mutscore
 from fpufuzz.explore import default_jobs
 
