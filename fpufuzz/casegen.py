@@ -27,19 +27,20 @@ def canonical(steps: list[Step], machine: Config | None = None) -> tuple[list[St
     tasks: dict[str, str] = {}
     counts = {"u": 0, "k": 0, "w": 0}
     children = [s.get("child") for s in steps if s.op == "fork"]
-    initial = []
+    # A name is a task's from the step that introduces it: an initial task's if the steps name it before any fork
+    # does, a child's from its fork on (a child may take the name of a task that exited and whose slot was reused).
+    initial, introduced = [], set()
     for step in steps:
         for key in ("task", "next"):
             name = step.get(key)
-            if name and not name.startswith("idle") and name not in children and name not in initial:
+            if name and not name.startswith("idle") and name not in introduced and name not in initial:
                 initial.append(name)
+        if step.op == "fork":
+            introduced.add(step.get("child"))
     for name in initial:
         tasks[name] = f"{name[0]}{counts[name[0]]}"
         counts[name[0]] += 1
     users = counts["u"]
-    for name in children:
-        tasks[name] = f"{name[0]}{counts[name[0]]}"
-        counts[name[0]] += 1
 
     def cpu(n: int) -> int:
         return cpus.setdefault(n, len(cpus))
@@ -55,6 +56,10 @@ def canonical(steps: list[Step], machine: Config | None = None) -> tuple[list[St
 
     renamed = []
     for step in steps:
+        if step.op == "fork":  # the child's name names a new task from here on
+            child = step.get("child")
+            tasks[child] = f"{child[0]}{counts[child[0]]}"
+            counts[child[0]] += 1
         args = []
         for key, value in step.args:
             if key == "cpu":

@@ -88,7 +88,7 @@ def _summary(results: list[FuzzResult], console: Console, saved: dict[str, str])
     for column in ("variant", "expect", "outcome", "examples", "time", "reached", "case", "as expected"):
         table.add_column(column)
     for r in results:
-        required = required_reachability(r.variant)
+        required = required_reachability(r.variant, r.config)
         reached = f"{len(r.campaign.reached & required)}/{len(required)}"
         case = f"{r.case.name} ({len(r.case.steps)} steps)" if r.case else "-"
         table.add_row(r.variant.name, r.variant.expect, r.outcome, str(r.campaign.examples), f"{r.elapsed:.1f}s",

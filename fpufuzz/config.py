@@ -69,6 +69,7 @@ class Config:
 # configuration (``Config()``) keeps the fixed task population of the first model, which the explorer's pinned
 # state counts are measured on.
 WHOLE = dict(lifecycle=True, signals=True, kvm=True, softirq=True)
+FAMILIES = tuple(WHOLE)  # the operation families: machine options that add operations
 
 
 def initial_world(config: Config) -> World:

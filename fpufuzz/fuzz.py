@@ -15,7 +15,7 @@ from fpufuzz.config import WHOLE, Config
 from fpufuzz.corpus import Case
 from fpufuzz.machine import Campaign, Violation, machine_for
 from fpufuzz.ops import Model, Step
-from fpufuzz.reach import SOMETIMES
+from fpufuzz.reach import SOMETIMES, reachable_on
 from fpufuzz.shrink import minimize
 from fpufuzz.variant import Variant
 
@@ -42,9 +42,11 @@ class FuzzResult:
         return self.outcome == self.variant.expect
 
 
-def required_reachability(variant: Variant) -> set[str]:
-    """The properties a clean verdict must have reached: all, less those the variant declares UNREACHABLE."""
-    return set(SOMETIMES) - set(variant.unreachable)
+def required_reachability(variant: Variant, config: Config | None = None) -> set[str]:
+    """The properties a clean verdict must have reached: all those ``config``'s operation families can reach (all,
+    without one), less those the variant declares UNREACHABLE."""
+    reachable = set(SOMETIMES) if config is None else reachable_on(config)
+    return reachable - set(variant.unreachable)
 
 
 def fuzz(variant: Variant, config: Config | None = None, profile: str = "ci", seed: int | None = None,
@@ -67,7 +69,7 @@ def fuzz(variant: Variant, config: Config | None = None, profile: str = "ci", se
         _record(result, model, violation, seed)
     result.elapsed = time.perf_counter() - start
     if result.outcome == "clean":
-        result.missing = required_reachability(variant) - campaign.reached
+        result.missing = required_reachability(variant, config) - campaign.reached
     return result
 
 

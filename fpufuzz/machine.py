@@ -332,12 +332,38 @@ class FpuMachine(_Base):
     def fork(self, pick, plan):
         self._enter(self.legal["fork"], pick, plan)
 
-    @precondition(lambda self: "fork" in self.legal and self._free_fpu_cached())
-    @rule(pick=PICK, plan=PLAN)
-    def fork_into_cached_fpu(self, pick, plan):
+    @precondition(lambda self: bool(self._forkers))
+    @rule(pick=PICK, replacement=PICK, plan=PLAN)
+    def fork_into_cached_fpu(self, pick, replacement, plan):
         """Fork while the task_struct the allocator will hand out has an fpu a CPU's owner tag still names: where
-        fpu identity reuse bugs show (a compound move, like ``switch_in_on_owner_cpu``)."""
-        self._enter(self.legal["fork"], pick, plan)
+        fpu identity reuse bugs show (a compound move, like ``switch_in_on_owner_cpu``). The forking task is
+        brought to user mode on a CPU whose tag does not name that fpu first, moved there if need be: a return to
+        user mode on the tagged CPU would retag it, and a fork is only made from user mode."""
+        task, to = _pick(self._forkers, pick)
+        index = self.world.task_index(task)
+        if self.world.running_on(index) != to:
+            self._move(task, to, replacement)
+        if self.world.tasks[index].mode != "user":
+            self.follow(task, ())
+        forks = [s for s in self.legal.get("fork", ()) if s.get("task") == task]
+        if forks and self._free_fpu_cached():
+            self._enter(forks, 0, plan)
+
+    @property
+    def _forkers(self) -> list[tuple[str, int]]:
+        """(user task, CPU) where the task could fork while the next free task_struct's fpu is cached: in user mode
+        on an untagged CPU already, or movable to one."""
+        def compute():
+            if not self._free_fpu_cached():
+                return []
+            fpu = self.world.tasks[self.world.free[0]].fpu
+            untagged = {c for c, cpu in enumerate(self.world.cpus) if cpu.owner != fpu}
+            found = [(t.name, self.world.running_on(i)) for i, t in enumerate(self.world.tasks)
+                     if t.kind == "user" and t.mode == "user" and self.world.running_on(i) in untagged]
+            found += [(self.world.tasks[i].name, to) for i, to in self._moves()
+                      if self.world.tasks[i].kind == "user" and to in untagged and self.world.tasks[i].alive]
+            return found
+        return self._once("forkers", compute)
 
     def _free_fpu_cached(self) -> bool:
         free = self.world.free

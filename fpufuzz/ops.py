@@ -318,8 +318,10 @@ def _fork(model: Model, world: World, step: Step, trace) -> StepResult:
     name = step.get("child")
     if not isinstance(name, str) or name[:1] not in CHILD_KINDS or not name[1:].isdigit():
         raise IllegalStep(f"fork: child={name!r}: name the child u<N> (a user task) or w<N> (a user worker)")
-    if any(t.alive and t.name == name for t in world.tasks) or name in _pending_children(world):
-        raise IllegalStep(f"fork: child={name}: a live task, or a fork in progress, already has that name")
+    if any(t.name == name for t in world.tasks) or name in _pending_children(world):
+        # An exited task's slot keeps its name until a fork reuses it; refusing that name too keeps every name in
+        # a case one task (casegen renames tasks by name).
+        raise IllegalStep(f"fork: child={name}: a task, an exited one, or a fork in progress already has that name")
     if not world.free:
         raise IllegalStep(f"fork: no free task slot (the machine has {len(world.tasks)}; an exit frees one, "
                           "config spare=N adds some)")

@@ -48,6 +48,23 @@ SOMETIMES = {
                                      "refused it",
 }
 
+# The machine option (operation family) without which a property cannot be reached; the others need only the core
+# machine. A clean verdict is held to the properties of the families its machine enables.
+FAMILY = {
+    "fork-live-parent": "lifecycle", "fork-reused-cached-fpu": "lifecycle",
+    "handler-entered": "signals", "sigframe-fault-preempted": "signals", "sigreturn-fault-retried": "signals",
+    "sigreturn-failed": "signals", "sigreturn-ia32": "signals",
+    "vcpu-preempted": "kvm", "vcpu-migrated": "kvm", "irq-kernel-fpu-in-vcpu": "kvm", "guest-reloaded": "kvm",
+    "kvm-run-returned": "kvm",
+    "irq-kernel-fpu-live-regs": "softirq", "softirq-kernel-fpu-over-sleeping-owner": "softirq",
+    "softirq-at-bh-enable": "softirq", "softirq-refused-in-kernel-fpu": "softirq",
+}
+
+
+def reachable_on(config) -> set[str]:
+    """The properties a machine with ``config``'s operation families can reach."""
+    return {name for name in SOMETIMES if name not in FAMILY or getattr(config, FAMILY[name])}
+
 
 def reached(before: World, step: Step, after: World, trace: list) -> set[str]:
     """The properties this step reached. ``trace`` is the (label, result) list of its live kernel events."""

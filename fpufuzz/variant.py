@@ -28,6 +28,7 @@ from pathlib import Path
 
 from fpufuzz import entry, kernel
 from fpufuzz.errors import InvalidVariant, UnknownVariant
+from fpufuzz.config import FAMILIES
 from fpufuzz.oracle import VIOLATIONS
 from fpufuzz.reach import SOMETIMES
 from fpufuzz.runtime import Kernel
@@ -75,6 +76,7 @@ class Variant:
     unreachable: dict[str, str]
     functions: dict[str, types.FunctionType] = field(repr=False)
     kernel_class: type = field(repr=False)
+    families: tuple[str, ...] = ()  # operation families its fuzz test turns on (FAMILIES; its BASE's too)
 
     @property
     def expected_violation(self) -> str | None:
@@ -171,8 +173,9 @@ def check_module(name: str, module: types.ModuleType) -> Variant:
     functions = {**inherited, **added, **overrides}
     expect, fixed_by = _expectation(where, module)
     unreachable = _unreachable(where, module)
+    families = tuple(sorted(set(_families(where, module)) | set(load(base).families if base else ())))
     return Variant(name, module, subject, headers, base, expect, fixed_by, overrides, added, unreachable,
-                   functions, kernel_class(name, functions))
+                   functions, kernel_class(name, functions), families)
 
 
 def _metadata(name: str, where: str, module) -> tuple[str, dict[str, str]]:
@@ -233,6 +236,14 @@ def _unreachable(where, module) -> dict[str, str]:
         raise InvalidVariant(f"{where}: UNREACHABLE names unknown properties {', '.join(unknown)}; known: "
                              f"{', '.join(sorted(SOMETIMES))}")
     return dict(declared)
+
+
+def _families(where, module) -> tuple[str, ...]:
+    declared = getattr(module, "FAMILIES", ())
+    if isinstance(declared, str) or not all(f in FAMILIES for f in declared):
+        raise InvalidVariant(f"{where}: FAMILIES = {declared!r}: a tuple of operation families among "
+                             f"{', '.join(FAMILIES)}")
+    return tuple(declared)
 
 
 def derived(name: str, base: Variant | None, overrides: dict[str, types.FunctionType], subject: str,

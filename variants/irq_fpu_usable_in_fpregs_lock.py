@@ -17,6 +17,7 @@ from fpufuzz import new
 from fpufuzz.runtime import in_kernel_fpu
 
 BASE = "exec_invalidate_last_cpu"
+FAMILIES = ("softirq",)  # the patch is to kernel FPU in interrupt context: its fuzz test turns that family on
 EXPECT = "violates sigframe"
 FIXED_BY = "exec_invalidate_last_cpu"
 

@@ -16,6 +16,7 @@ be an explicitly nested use. Hard interrupts, which run with interrupts off, tak
 from fpufuzz.runtime import KFPU_387, KFPU_MXCSR, PF_KTHREAD, PF_USER_WORKER, TIF_NEED_FPU_LOAD, in_kernel_fpu
 
 BASE = "exec_invalidate_last_cpu"
+FAMILIES = ("softirq",)  # the patch is about softirqs and kernel FPU: its fuzz test turns that family on
 EXPECT = "clean"
 UNREACHABLE = {
     "softirq-refused-in-kernel-fpu": "a task's kernel-FPU section keeps bottom halves off, so a softirq raised "

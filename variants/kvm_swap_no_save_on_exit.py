@@ -15,6 +15,7 @@ interrupt's kernel FPU use happened to save them in between).
 from fpufuzz.runtime import TIF_NEED_FPU_LOAD, XFEATURE_MASK_FPSTATE
 
 BASE = "exec_invalidate_last_cpu"
+FAMILIES = ("kvm",)  # the patch is to the KVM swap: its fuzz test turns that family on
 EXPECT = "violates guest-regs"
 FIXED_BY = "exec_invalidate_last_cpu"
 

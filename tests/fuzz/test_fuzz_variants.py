@@ -8,6 +8,8 @@ artifact folder.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from fpufuzz import corpus, variant
@@ -35,7 +37,7 @@ def case_report(result, folder) -> str:
 @pytest.mark.parametrize("name", variant.names())
 def test_fuzz_variant(name, fuzz_profile, fuzz_config, artifacts):
     v = variant.load(name)
-    result = fuzz(v, fuzz_config, fuzz_profile)
+    result = fuzz(v, replace(fuzz_config, **dict.fromkeys(v.families, True)), fuzz_profile)
     report = case_report(result, artifacts)
     if v.expect == "clean":
         assert result.outcome == "clean", f"{name} is expected clean but {result.message}{report}"

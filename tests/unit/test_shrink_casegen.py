@@ -64,3 +64,24 @@ def test_an_equivalent_case_is_recognized_up_to_renaming(tmp_path):
                for s in swapped]
     other = build(swapped, "user-regs", variant.load("original"), "test")
     assert existing_equivalent(other, tmp_path) is not None
+
+
+def test_a_child_named_after_an_exited_task_is_a_new_task_in_the_case():
+    """Found by the fuzzer: u0 dies, its slot goes to u1's first child, and u1's second child takes the free name
+    u0. The case must keep the two u0s apart (casegen renames by name) and replay."""
+    from fpufuzz.config import Config
+    from fpufuzz.corpus import parse_step
+
+    raw = [parse_step(t) for t in (
+        "schedule cpu=1 next=u0", "run task=u0 until=done", "signal task=u0 frame=bad", "run task=u0 until=done",
+        "schedule cpu=1 next=u1", "run task=u1 until=done", "fork task=u1 child=u2", "run task=u1 until=done",
+        "signal task=u1 frame=absent", "run task=u1 until=done", "fork task=u1 child=u0", "run task=u1 until=done",
+        "schedule cpu=0 next=u0", "run task=u0 until=done", "user_write task=u0", "sigreturn task=u0 frame=bad",
+        "run task=u0 until=done")]
+    renamed, config = canonical(raw, Config(lifecycle=True, signals=True))
+    assert (config.users, config.spare) == (2, 2)
+    assert [s.get("child") for s in renamed if s.op == "fork"] == ["u2", "u3"]
+    assert renamed[12].get("next") == "u3"
+    case = build(raw, "user-regs", variant.load("sigreturn_failure_keeps_regs"), "test",
+                         Config(lifecycle=True, signals=True))
+    assert case.expect["sigreturn_failure_keeps_regs"] == "violates user-regs"
