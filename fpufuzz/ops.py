@@ -219,11 +219,16 @@ def _user_write(model: Model, world: World, step: Step, trace) -> StepResult:
     cpu = _running(world, index, "write its registers")
     if world.tasks[index].mode != USER_MODE:
         raise IllegalStep(f"{world.tasks[index].name} is in the kernel, not in user mode")
+    world, fresh = _write_fresh(world, cpu)
+    return StepResult(oracle.program_wrote(world, index, fresh), ())
+
+
+def _write_fresh(world: World, cpu: int) -> tuple[World, int]:
+    """Code running on ``cpu`` (a program, a guest) writes a fresh value into the registers' user part."""
     fresh = world.fresh + 1
     cpus = list(world.cpus)
     cpus[cpu] = cpus[cpu]._replace(regs=Value(fresh, cpus[cpu].regs.sup))
-    world = world._replace(cpus=tuple(cpus), fresh=fresh)
-    return StepResult(oracle.program_wrote(world, index, fresh), ())
+    return world._replace(cpus=tuple(cpus), fresh=fresh), fresh
 
 
 def _syscall(model: Model, world: World, step: Step, trace) -> StepResult:
@@ -271,10 +276,7 @@ def _guest_write(model: Model, world: World, step: Step, trace) -> StepResult:
     """The guest, running on the task's vCPU, writes the registers: the guest's state, not the VMM's."""
     index = _in_guest_mode(model, world, step, "write guest registers")
     cpu = world.tasks[index].cpu
-    fresh = world.fresh + 1
-    cpus = list(world.cpus)
-    cpus[cpu] = cpus[cpu]._replace(regs=Value(fresh, cpus[cpu].regs.sup))
-    world = world._replace(cpus=tuple(cpus), fresh=fresh)
+    world, fresh = _write_fresh(world, cpu)
     return StepResult(oracle.guest_wrote(world, index, fresh), ())
 
 

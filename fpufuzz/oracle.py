@@ -173,11 +173,7 @@ def observe_user_entry(world: World, task: int) -> list[Finding]:
                                     f"{t.name} entered user mode on CPU{t.cpu} in its signal handler with frame "
                                     f"contents {_user_part(found)}, but its program must find "
                                     f"{_user_part(want_frame)}"))
-    if not (cpu.owner == t.fpu and world.fpus[t.fpu].last_cpu == t.cpu and not t.tif):
-        findings.append(Finding("diagnostic", "fpregs-state-consistent", t.name, t.cpu, "valid, TIF clear",
-                                _bookkeeping(world, task),
-                                f"{t.name} in user mode on CPU{t.cpu} with {_bookkeeping(world, task)}"))
-    return findings
+    return findings + _owns_registers(world, task, f"{t.name} in user mode on CPU{t.cpu}")
 
 
 def observe_guest_entry(world: World, task: int) -> list[Finding]:
@@ -190,11 +186,18 @@ def observe_guest_entry(world: World, task: int) -> list[Finding]:
         findings.append(Finding("violation", "guest-regs", t.name, t.cpu, expected, cpu.regs,
                                 f"{t.name}'s guest entered on CPU{t.cpu} with registers {cpu.regs}, but it must "
                                 f"see {expected}"))
-    if not (cpu.owner == t.fpu and world.fpus[t.fpu].last_cpu == t.cpu and not t.tif):
-        findings.append(Finding("diagnostic", "fpregs-state-consistent", t.name, t.cpu, "valid, TIF clear",
-                                _bookkeeping(world, task),
-                                f"{t.name} entered its guest on CPU{t.cpu} with {_bookkeeping(world, task)}"))
-    return findings
+    return findings + _owns_registers(world, task, f"{t.name} entered its guest on CPU{t.cpu}")
+
+
+def _owns_registers(world: World, task: int, where: str) -> list[Finding]:
+    """The bookkeeping side of an observation point (diagnostic): the task owns its CPU's registers -- owner tag
+    its fpu, ``last_cpu`` this CPU, TIF_NEED_FPU_LOAD clear."""
+    t = world.tasks[task]
+    if world.cpus[t.cpu].owner == t.fpu and world.fpus[t.fpu].last_cpu == t.cpu and not t.tif:
+        return []
+    state = _bookkeeping(world, task)
+    return [Finding("diagnostic", "fpregs-state-consistent", t.name, t.cpu, "valid, TIF clear", state,
+                    f"{where} with {state}")]
 
 
 def _user_part(part: int | None) -> str:
