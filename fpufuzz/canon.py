@@ -79,7 +79,7 @@ def _task_signature(world: World, index: int) -> str:
     cont = t.cont
     where = "-" if cont is None else f"{cont.path}{cont.args}{cont.label}{len(cont.log)}"
     running = world.cpus[t.cpu].current == index
-    return f"{t.kind}|{t.mode}|{t.tif}|{t.sigpending}|{running}|{where}|{_shape(world.expect[index])}"
+    return f"{t.kind}|{t.mode}|{t.tif}|{t.sigpending}|{t.stop}|{running}|{where}|{_shape(world.expect[index])}"
 
 
 def _cpu_signature(world: World, cpu: int) -> str:
@@ -149,7 +149,8 @@ def _encode(world: World, cpu_order: list[int], task_order: list[int]) -> str:
         cont = "" if t.cont is None else f"{t.cont.path}{item(t.cont.args)}@{t.cont.label}:{item(t.cont.log)}"
         # A free slot's CPU is overwritten when fork allocates it: not part of its behaviour.
         where = "-" if t.mode == DEAD_MODE else cpu_new[t.cpu]
-        out.append(f"T{t.kind},{t.mode},{where},{t.tif:d},{t.sigpending:d},{fpu(t.fpu)},"
+        stop = f"{t.stop}," if t.stop else ""  # ptrace (absent from the other machines' encodings)
+        out.append(f"T{t.kind},{t.mode},{where},{t.tif:d},{t.sigpending:d},{stop}{fpu(t.fpu)},"
                    f"{value(world.expect[old])}{frame(old)},{cont}")
     referenced = sorted(fpu_new, key=fpu_new.get)
     for old in referenced:

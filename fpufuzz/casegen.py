@@ -23,7 +23,7 @@ def canonical(steps: list[Step]) -> tuple[list[Step], Config]:
     children = [s.get("child") for s in steps if s.op == "fork"]
     initial = []
     for step in steps:
-        for key in ("task", "next"):
+        for key in ("task", "next", "target"):
             name = step.get(key)
             if name and not name.startswith("idle") and name not in children and name not in initial:
                 initial.append(name)
@@ -53,14 +53,15 @@ def canonical(steps: list[Step]) -> tuple[list[Step], Config]:
         for key, value in step.args:
             if key == "cpu":
                 value = cpu(value)
-            elif key in ("task", "next", "child"):
+            elif key in ("task", "next", "child", "target"):
                 value = task(value)
             args.append((key, value))
         renamed.append(Step(step.op, tuple(args)))
     lifecycle = any(s.op == "fork" or s.get("call") == "exit" or s.get("work") == "exit" for s in steps)
     signals = any(s.op in ("signal", "frame_write", "sigreturn") for s in steps)
+    ptrace = any(s.op in ("stop", "ptrace") or s.get("call") == "abort" for s in steps)
     config = Config(cpus=max(len(cpus), 1), users=max(users, 1), kthreads=counts["k"], spare=max(len(children), 1),
-                    lifecycle=lifecycle, signals=signals)
+                    lifecycle=lifecycle, signals=signals, ptrace=ptrace)
     return renamed, config
 
 

@@ -31,6 +31,7 @@ def add_arguments(p) -> None:
     p.add_argument("--kthreads", type=int, default=0, help="kernel threads (default 0)")
     p.add_argument("--lifecycle", action="store_true", help="tasks may fork and exit (free task slots: --spare)")
     p.add_argument("--signals", action="store_true", help="signals are delivered, frames written, sigreturn")
+    p.add_argument("--ptrace", action="store_true", help="tasks are stopped, read and written by a tracer; core dumps")
     p.add_argument("--spare", type=int, default=Config.spare, help="free task slots for forks (default 1)")
     p.add_argument("--depth", type=int, default=1000, help="stop after this many levels (default: no bound)")
     p.add_argument("--max-states", type=int, default=50_000_000, help="stop after this many states")
@@ -70,7 +71,7 @@ def cmd_check(args, console: Console, default_corpus) -> int:
 
 def machine_config(args) -> Config:
     return Config(cpus=args.cpus, users=args.users, kthreads=args.kthreads, spare=args.spare,
-                  lifecycle=args.lifecycle, signals=args.signals)
+                  lifecycle=args.lifecycle, signals=args.signals, ptrace=args.ptrace)
 
 
 def _explore(model: Model, args, console: Console) -> Exploration:
@@ -97,7 +98,8 @@ def as_expected(v, result: Exploration) -> bool:
 def machine(config: Config) -> str:
     def count(n: int, what: str) -> str:
         return f"{n} {what}{'' if n == 1 else 's'}"
-    options = [name for name, on in (("fork/exit", config.lifecycle), ("signals", config.signals)) if on]
+    options = [name for name, on in (("fork/exit", config.lifecycle), ("signals", config.signals),
+                                      ("ptrace", config.ptrace)) if on]
     return (f"{count(config.cpus, 'CPU')} × {count(config.users, 'user task')} + "
             f"{count(config.kthreads, 'kernel thread')}" + (f" ({', '.join(options)})" if options else ""))
 

@@ -35,6 +35,7 @@ def add_arguments(p) -> None:
     p.add_argument("--kthreads", type=int, default=0)
     p.add_argument("--lifecycle", action="store_true", help="explorer: tasks may fork and exit")
     p.add_argument("--signals", action="store_true", help="explorer: signals and sigreturn")
+    p.add_argument("--ptrace", action="store_true", help="explorer: ptrace stops, reads and writes; core dumps")
     p.add_argument("--spare", type=int, default=Config.spare, help="explorer: free task slots for forks")
     p.add_argument("--depth", type=int, default=1000, help="explorer depth bound (default: none)")
     p.add_argument("--no-fuzz", action="store_true", help="leave out the fuzzer's column")

@@ -23,6 +23,7 @@ class Config:
     spare: int = 1
     lifecycle: bool = False  # tasks fork (user tasks, user workers) and exit
     signals: bool = False  # signals are delivered to user tasks, which write their frames and sigreturn
+    ptrace: bool = False  # user tasks are stopped for a tracer, which reads and writes their FPU registers; core dumps
 
     def __post_init__(self):
         if not 1 <= self.cpus <= MAX_CPUS:
@@ -38,13 +39,14 @@ class Config:
         text += " preempt_rt=yes" if self.preempt_rt else ""
         text += " lifecycle=yes" if self.lifecycle else ""
         text += " signals=yes" if self.signals else ""
+        text += " ptrace=yes" if self.ptrace else ""
         return text + (f" spare={self.spare}" if self.spare != Config.spare else "")
 
 
 # The whole machine the fuzz tests and ``fpufuzz fuzz`` use by default: every operation enabled. The core
 # configuration (``Config()``) keeps the fixed task population of the first model, which the explorer's pinned
 # state counts are measured on.
-WHOLE = dict(lifecycle=True, signals=True)
+WHOLE = dict(lifecycle=True, signals=True, ptrace=True)
 
 
 def initial_world(config: Config) -> World:

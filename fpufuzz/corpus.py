@@ -132,10 +132,12 @@ def _config(where: str, entry) -> Config:
     values = {}
     for word in text.split():
         key, sep, value = word.partition("=")
-        if not sep or key not in ("cpus", "users", "kthreads", "preempt_rt", "spare", "lifecycle", "signals"):
+        if not sep or key not in ("cpus", "users", "kthreads", "preempt_rt", "spare", "lifecycle", "signals",
+                                  "ptrace"):
             raise CorpusFormatError(f"{where}:{number}: config: unknown setting {word!r}; settings are cpus=N "
-                                    "users=N kthreads=N spare=N preempt_rt=yes|no lifecycle=yes|no signals=yes|no")
-        if key in ("preempt_rt", "lifecycle", "signals"):
+                                    "users=N kthreads=N spare=N preempt_rt=yes|no lifecycle=yes|no signals=yes|no "
+                                    "ptrace=yes|no")
+        if key in ("preempt_rt", "lifecycle", "signals", "ptrace"):
             if value not in ("yes", "no"):
                 raise CorpusFormatError(f"{where}:{number}: config: {key} must be yes or no")
             values[key] = value == "yes"
