@@ -19,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from fpufuzz import ops, reach
 from fpufuzz.ops import DONE, Model, Step
 from fpufuzz.oracle import Finding
+from fpufuzz.state import STOP_TRACED
 
 # What the world does at a kernel path's interleaving points while a rule runs it: nothing, stop there (the
 # task stays paused on its CPU and other rules may act), switch the task out, move it to another CPU, or deliver
@@ -147,7 +148,7 @@ class _Base(RuleBasedStateMachine):
         ranked = sorted(range(len(self.world.tasks)), key=lambda i: self._rank_task(self.world.tasks[i].name))
         for index in ranked:
             task = self.world.tasks[index]
-            if task.kind == "idle" or not task.alive or task.mode == "new":
+            if task.kind == "idle" or not task.alive or task.mode == "new" or task.stop == STOP_TRACED:
                 continue
             running = self.world.running_on(index)
             if running is not None and running not in preemptible:
@@ -213,6 +214,12 @@ PICK = st.integers(min_value=0, max_value=255)
 PLAN = st.lists(st.tuples(st.sampled_from(ACTIONS), PICK), max_size=PLAN_LENGTH)
 
 
+# What a tracer asks of a stopped task in a ptrace session, before it lets it continue.
+REQUESTS = st.lists(st.sampled_from(("getfpregs", "setfpregs")), max_size=3)
+
+# The system calls after which the task is gone: they have a rule of their own (``exit``).
+DEATHS = ("exit", "abort")
+
 # Whether the program computes (writes its registers) just before it enters the kernel: programs do, and a
 # stale-register bug only shows when the registers hold something the stale copy does not.
 COMPUTE = st.booleans()
@@ -246,16 +253,17 @@ class FpuMachine(_Base):
     @precondition(lambda self: "syscall" in self.legal)
     @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
     def syscall(self, pick, plan, compute):
-        """A system call other than exit (which has its own rule, so tasks do not die at every fourth call)."""
-        self._enter([s for s in self.legal["syscall"] if s.get("call") != "exit"], pick, plan, compute)
+        """A system call other than exit and abort (which have their own rule, so tasks do not die at every fourth
+        call)."""
+        self._enter([s for s in self.legal["syscall"] if s.get("call") not in DEATHS], pick, plan, compute)
 
     @precondition(lambda self: bool(self._exits) and (self.world.free == () or any(
         self._tagged_elsewhere(s.get("task")) for s in self._exits)))
     @rule(pick=PICK, plan=PLAN)
     def exit(self, pick, plan):
-        """A task exits, freeing its task_struct (the next fork gets it back): when no slot is free, so the
-        population stays up, or when a task's fpu is still named by another CPU's owner tag -- such tasks come
-        first, since their exit leaves a stale tag for a fork to meet."""
+        """A task exits (``exit()``, or ``abort()``: a core dump first), freeing its task_struct (the next fork gets
+        it back): when no slot is free, so the population stays up, or when a task's fpu is still named by another
+        CPU's owner tag -- such tasks come first, since their exit leaves a stale tag for a fork to meet."""
         self._enter(sorted(self._exits, key=lambda s: not self._tagged_elsewhere(s.get("task"))), pick, plan)
 
     def _enter(self, steps: list[Step], pick: int, plan, compute: bool = False) -> None:
@@ -269,7 +277,7 @@ class FpuMachine(_Base):
 
     @property
     def _exits(self) -> list[Step]:
-        return [s for s in self.legal.get("syscall", ()) if s.get("call") == "exit"]
+        return [s for s in self.legal.get("syscall", ()) if s.get("call") in DEATHS]
 
     def _tagged_elsewhere(self, name: str) -> bool:
         """Another CPU's owner tag still names the task's fpu: its exit leaves a stale tag for a fork to meet."""
@@ -306,6 +314,37 @@ class FpuMachine(_Base):
     @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
     def sigreturn(self, pick, plan, compute):
         self._enter(self.legal["sigreturn"], pick, plan, compute)
+
+    @precondition(lambda self: "stop" in self.legal)
+    @rule(pick=PICK, plan=PLAN, compute=COMPUTE, requests=REQUESTS, tracer=PICK, resume=st.booleans(), where=PICK)
+    def trace(self, pick, plan, compute, requests, tracer, resume, where):
+        """A ptrace session, as a debugger runs one: a task running in user mode is stopped for its tracer and runs
+        to its stop (following the plan); a tracer in user mode makes its ``requests``; if ``resume``, it lets the
+        tracee continue, and the tracee is switched in on a CPU (``where``) and runs back to user mode. A compound
+        move, like ``migrate``: what the tracee left cached where it stopped is still there when the tracer writes
+        its registers and when it runs again. A session cut short (the plan stopped the tracee on its way, no tracer
+        is in user mode) leaves the rest to the ``ptrace`` rule and the scheduler's."""
+        step = _pick(self.legal["stop"], pick)
+        tracee = step.get("task")
+        self._enter([step], 0, plan, compute)
+        for req in list(requests) + (["cont"] if resume else []):
+            options = [s for s in self.legal.get("ptrace", ()) if s.get("target") == tracee and s.get("req") == req]
+            if not options:
+                return
+            request = _pick(options, tracer)
+            self.apply(request)
+            self.follow(request.get("task"), ())
+        last = self.world.tasks[self.world.task_index(tracee)].cpu  # the wake-up prefers it (select_task_rq())
+        targets = sorted(self.preemptible_cpus, key=lambda cpu: cpu != last)
+        if resume and targets:
+            self._move(tracee, _pick(targets, where), where // len(targets))
+            self.follow(tracee, ())
+
+    @precondition(lambda self: "ptrace" in self.legal)
+    @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
+    def ptrace(self, pick, plan, compute):
+        """A tracer reads, writes or resumes a stopped task; its ptrace(2) call follows the plan."""
+        self._enter(self.legal["ptrace"], pick, plan, compute)
 
     @precondition(lambda self: "run" in self.legal)
     @rule(pick=PICK, plan=PLAN)
