@@ -89,14 +89,14 @@ def test_broken_case_file(tmp_path):
     case.write_text(Path(SEED).read_text().replace("run task=u0 until=done", "run tsk=u0", 1))
     result = fpufuzz("replay", str(case), "--variant", "original")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"{case}:20: run takes task= until=; got 'tsk=u0'" in result.stderr
+    assert f"{case}:21: run takes task= until=; got 'tsk=u0'" in result.stderr
 
 
 def test_impossible_step(tmp_path):
     case = tmp_path / "impossible.case"
     case.write_text(Path(SEED).read_text().replace("schedule cpu=1 next=idle1", "user_write task=u0", 1))
     result = fpufuzz("replay", str(case), "--variant", "original")
-    assert result.returncode == 2 and f"{case}:26: user_write task=u0: u0 is in the kernel" in result.stderr
+    assert result.returncode == 2 and f"{case}:27: user_write task=u0: u0 is in the kernel" in result.stderr
 
 
 def test_variant_that_fails_to_import(tmp_path):
