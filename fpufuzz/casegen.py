@@ -66,13 +66,17 @@ def canonical(steps: list[Step]) -> tuple[list[Step], Config]:
 
 
 def case_name(steps: list[Step], invariant: str) -> str:
-    """``<invariant>+<ingredients>``: the syscalls made, interrupts, kernel threads, migration."""
+    """``<invariant>+<ingredients>``: the syscalls made, interrupts, ptrace and core dumps, kernel threads,
+    migration."""
     ingredients = []
     for call in ("execve", "simd"):
         if any(s.op == "syscall" and s.get("call") == call for s in steps):
             ingredients.append(call)
     if any(s.op == "irq" for s in steps):
         ingredients.append("irq")
+    for op in ("ptrace", "abort"):
+        if any(s.op == op or s.get("call") == op for s in steps):
+            ingredients.append(op)
     if any(s.op == "kwork" or str(s.get("next", "")).startswith("k") for s in steps):
         ingredients.append("kthread")
     placed: dict[str, set[int]] = {}

@@ -215,7 +215,7 @@ PLAN = st.lists(st.tuples(st.sampled_from(ACTIONS), PICK), max_size=PLAN_LENGTH)
 
 
 # What a tracer asks of a stopped task in a ptrace session, before it lets it continue.
-REQUESTS = st.lists(st.sampled_from(("getfpregs", "setfpregs")), max_size=3)
+REQUESTS = st.lists(st.sampled_from(("getfpregs", "setfpregs")), min_size=1, max_size=3)
 
 # The system calls after which the task is gone: they have a rule of their own (``exit``).
 DEATHS = ("exit", "abort")
@@ -320,13 +320,17 @@ class FpuMachine(_Base):
     def trace(self, pick, plan, compute, requests, tracer, resume, where):
         """A ptrace session, as a debugger runs one: a task running in user mode is stopped for its tracer and runs
         to its stop (following the plan); a tracer in user mode makes its ``requests``; if ``resume``, it lets the
-        tracee continue, and the tracee is switched in on a CPU (``where``) and runs back to user mode. A compound
-        move, like ``migrate``: what the tracee left cached where it stopped is still there when the tracer writes
-        its registers and when it runs again. A session cut short (the plan stopped the tracee on its way, no tracer
-        is in user mode) leaves the rest to the ``ptrace`` rule and the scheduler's."""
+        tracee continue, and the woken tracee is switched in and runs back to user mode -- on the CPU it last ran
+        on if that CPU can take it, as the wake-up's ``select_task_rq()`` prefers an idle previous CPU, else on one
+        ``where`` picks. A compound move, like ``migrate``: what the tracee left cached where it stopped is still
+        there when the tracer writes its registers and when it runs again. A session cut short (the plan stopped
+        the tracee on its way, no tracer is in user mode) or not resumed leaves the rest to the ``ptrace`` rule and
+        the scheduler's, which place the tracee anywhere."""
         step = _pick(self.legal["stop"], pick)
         tracee = step.get("task")
         self._enter([step], 0, plan, compute)
+        if "ptrace" not in self.legal and not self._tracer_ready(tracee, tracer):
+            return
         for req in list(requests) + (["cont"] if resume else []):
             options = [s for s in self.legal.get("ptrace", ()) if s.get("target") == tracee and s.get("req") == req]
             if not options:
@@ -334,11 +338,27 @@ class FpuMachine(_Base):
             request = _pick(options, tracer)
             self.apply(request)
             self.follow(request.get("task"), ())
-        last = self.world.tasks[self.world.task_index(tracee)].cpu  # the wake-up prefers it (select_task_rq())
-        targets = sorted(self.preemptible_cpus, key=lambda cpu: cpu != last)
+        last, targets = self.world.tasks[self.world.task_index(tracee)].cpu, self.preemptible_cpus
         if resume and targets:
-            self._move(tracee, _pick(targets, where), where // len(targets))
+            self._move(tracee, last if last in targets else _pick(targets, where), where)
             self.follow(tracee, ())
+
+    def _tracer_ready(self, tracee: str, pick: int) -> bool:
+        """A tracer waits for its tracee's stop (in ``wait4()``), and the stop's notification wakes it: a task that
+        may trace ``tracee`` runs back to user mode -- switched in if it is not running (on its last CPU if that
+        CPU can take it), its kernel path followed to the end. False if there is none, or it did not get there."""
+        index = self.world.task_index(tracee)
+        if self.world.tasks[index].stop != STOP_TRACED or not ops.tracers(self.world, index):
+            return False
+        name = self.world.tasks[_pick(ops.tracers(self.world, index), pick)].name
+        who = self.world.task_index(name)
+        if self.world.running_on(who) is None:
+            targets, last = self.preemptible_cpus, self.world.tasks[who].cpu
+            if not targets:
+                return False
+            self._move(name, last if last in targets else _pick(targets, pick), pick)
+        self.follow(name, ())
+        return "ptrace" in self.legal
 
     @precondition(lambda self: "ptrace" in self.legal)
     @rule(pick=PICK, plan=PLAN, compute=COMPUTE)

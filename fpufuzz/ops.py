@@ -329,7 +329,7 @@ def _stop(model: Model, world: World, step: Step, trace) -> StepResult:
     tracer's PTRACE_INTERRUPT call touches no FPU state and is not modeled; any other user task may trace it."""
     _check_enabled(model.config, "ptrace")
     index = _in_user_mode(world, step, "be stopped for a tracer")
-    if not _tracers(world, index):
+    if not tracers(world, index):
         raise IllegalStep(f"{world.tasks[index].name} has no tracer: no other user task is alive")
     cont = model.fresh_path(world, index, "irqentry_exit_to_user_mode")
     return StepResult(_set_task(world, index, mode=KERNEL_MODE, cont=cont, stop=STOP_TRAP), ())
@@ -358,7 +358,7 @@ def _ptrace(model: Model, world: World, step: Step, trace) -> StepResult:
     return StepResult(_set_task(world, tracer, mode=KERNEL_MODE, cont=cont), ())
 
 
-def _tracers(world: World, index: int) -> list[int]:
+def tracers(world: World, index: int) -> list[int]:
     """The tasks that may trace ``index``: the other live user tasks that are not stopped for a tracer themselves
     (so a stop never leaves the machine without a tracer that can resume it)."""
     return [i for i, t in enumerate(world.tasks)
@@ -623,7 +623,7 @@ def _user_steps(config: Config, world: World, index: int) -> list[Step]:
 def _ptrace_steps(world: World, index: int) -> list[Step]:
     """A user task may be stopped for a tracer, and may act as the tracer of every other stopped task."""
     name = world.tasks[index].name
-    steps = [Step.make("stop", task=name)] if _tracers(world, index) else []
+    steps = [Step.make("stop", task=name)] if tracers(world, index) else []
     for target, t in enumerate(world.tasks):
         if target != index and t.alive and t.stop == STOP_TRACED and not _ptrace_busy(world, target):
             steps.extend(Step.make("ptrace", task=name, target=t.name, req=req) for req in PTRACE_REQUESTS)
