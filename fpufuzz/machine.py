@@ -259,12 +259,15 @@ class FpuMachine(_Base):
 
     @precondition(lambda self: bool(self._exits) and (self.world.free == () or any(
         self._tagged_elsewhere(s.get("task")) for s in self._exits)))
-    @rule(pick=PICK, plan=PLAN)
-    def exit(self, pick, plan):
-        """A task exits (``exit()``, or ``abort()``: a core dump first), freeing its task_struct (the next fork gets
-        it back): when no slot is free, so the population stays up, or when a task's fpu is still named by another
-        CPU's owner tag -- such tasks come first, since their exit leaves a stale tag for a fork to meet."""
-        self._enter(sorted(self._exits, key=lambda s: not self._tagged_elsewhere(s.get("task"))), pick, plan)
+    @rule(pick=PICK, plan=PLAN, dump=st.booleans())
+    def exit(self, pick, plan, dump):
+        """A task exits, freeing its task_struct (the next fork gets it back): when no slot is free, so the
+        population stays up, or when a task's fpu is still named by another CPU's owner tag -- such tasks come
+        first, since their exit leaves a stale tag for a fork to meet. With ``dump`` it dies by ``abort()``, its
+        core dump first (``ptrace=yes``)."""
+        step = _pick(sorted(self._exits, key=lambda s: not self._tagged_elsewhere(s.get("task"))), pick)
+        aborts = [s for s in self.legal["syscall"] if s.get("call") == "abort" and s.get("task") == step.get("task")]
+        self._enter(aborts if dump and aborts else [step], 0, plan)
 
     def _enter(self, steps: list[Step], pick: int, plan, compute: bool = False) -> None:
         """Take one of ``steps`` (a way into the kernel), the program computing first if ``compute``, and follow
@@ -277,7 +280,12 @@ class FpuMachine(_Base):
 
     @property
     def _exits(self) -> list[Step]:
-        return [s for s in self.legal.get("syscall", ()) if s.get("call") in DEATHS]
+        """A way to die for each task that can: ``exit()`` if the machine has it, else ``abort()``."""
+        deaths: dict[str, Step] = {}
+        for s in self.legal.get("syscall", ()):
+            if s.get("call") == "exit" or (s.get("call") == "abort" and s.get("task") not in deaths):
+                deaths[s.get("task")] = s
+        return list(deaths.values())
 
     def _tagged_elsewhere(self, name: str) -> bool:
         """Another CPU's owner tag still names the task's fpu: its exit leaves a stale tag for a fork to meet."""
@@ -315,24 +323,27 @@ class FpuMachine(_Base):
     def sigreturn(self, pick, plan, compute):
         self._enter(self.legal["sigreturn"], pick, plan, compute)
 
-    @precondition(lambda self: "stop" in self.legal)
+    @precondition(lambda self: "stop" in self.legal or bool(self._stopped))
     @rule(pick=PICK, plan=PLAN, compute=COMPUTE, requests=REQUESTS, tracer=PICK, resume=st.booleans(), where=PICK)
     def trace(self, pick, plan, compute, requests, tracer, resume, where):
         """A ptrace session, as a debugger runs one: a task running in user mode is stopped for its tracer and runs
-        to its stop (following the plan); a tracer in user mode makes its ``requests``; if ``resume``, it lets the
-        tracee continue, and the woken tracee is switched in and runs back to user mode -- on the CPU it last ran
-        on if that CPU can take it, as the wake-up's ``select_task_rq()`` prefers an idle previous CPU, else on one
-        ``where`` picks. A compound move, like ``migrate``: what the tracee left cached where it stopped is still
-        there when the tracer writes its registers and when it runs again. A session cut short (the plan stopped
-        the tracee on its way, no tracer is in user mode) or not resumed leaves the rest to the ``ptrace`` rule and
-        the scheduler's, which place the tracee anywhere."""
-        step = _pick(self.legal["stop"], pick)
-        tracee = step.get("task")
-        self._enter([step], 0, plan, compute)
-        if "ptrace" not in self.legal and not self._tracer_ready(tracee, tracer):
+        to its stop (following the plan) -- or a task stopped earlier is taken up again; a tracer makes its
+        ``requests`` (woken by the stop if it was not in user mode); if ``resume``, it lets the tracee continue,
+        and the woken tracee is switched in and runs back to user mode -- on the CPU it last ran on if that CPU can
+        take it, as the wake-up's ``select_task_rq()`` prefers an idle previous CPU, else on one ``where`` picks. A
+        compound move, like ``migrate``: what the tracee left cached where it stopped is still there when the
+        tracer writes its registers and when it runs again. A session cut short (the plan stopped the tracee on its
+        way, or no tracer could act) or not resumed is taken up by a later one, with other rules acting between."""
+        choice = _pick(self._stopped or self.legal["stop"], pick)  # one session at a time
+        if isinstance(choice, Step):
+            tracee = choice.get("task")
+            self._enter([choice], 0, plan, compute)
+        else:
+            tracee = choice
+        if not self._requests(tracee) and not self._tracer_ready(tracee, tracer):
             return
         for req in list(requests) + (["cont"] if resume else []):
-            options = [s for s in self.legal.get("ptrace", ()) if s.get("target") == tracee and s.get("req") == req]
+            options = [s for s in self._requests(tracee) if s.get("req") == req]
             if not options:
                 return
             request = _pick(options, tracer)
@@ -343,28 +354,29 @@ class FpuMachine(_Base):
             self._move(tracee, last if last in targets else _pick(targets, where), where)
             self.follow(tracee, ())
 
+    @property
+    def _stopped(self) -> list[str]:
+        """Tasks stopped for a tracer that some task may trace."""
+        return self._once("stopped", lambda: [t.name for i, t in enumerate(self.world.tasks)
+                                              if t.alive and t.stop == STOP_TRACED and ops.tracers(self.world, i)])
+
+    def _requests(self, tracee: str) -> list[Step]:
+        return [s for s in self.legal.get("ptrace", ()) if s.get("target") == tracee]
+
     def _tracer_ready(self, tracee: str, pick: int) -> bool:
         """A tracer waits for its tracee's stop (in ``wait4()``), and the stop's notification wakes it: a task that
-        may trace ``tracee`` runs back to user mode -- switched in if it is not running (on its last CPU if that
-        CPU can take it), its kernel path followed to the end. False if there is none, or it did not get there."""
+        may trace ``tracee`` and runs in the kernel follows its path back to user mode. (Switching in one that is
+        not running as well made the sessions move so many tasks that a ci campaign met a freed fpu still tagged
+        less often.) False if there is none, or it did not get there."""
         index = self.world.task_index(tracee)
         if self.world.tasks[index].stop != STOP_TRACED or not ops.tracers(self.world, index):
             return False
         name = self.world.tasks[_pick(ops.tracers(self.world, index), pick)].name
         who = self.world.task_index(name)
         if self.world.running_on(who) is None:
-            targets, last = self.preemptible_cpus, self.world.tasks[who].cpu
-            if not targets:
-                return False
-            self._move(name, last if last in targets else _pick(targets, pick), pick)
+            return False
         self.follow(name, ())
-        return "ptrace" in self.legal
-
-    @precondition(lambda self: "ptrace" in self.legal)
-    @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
-    def ptrace(self, pick, plan, compute):
-        """A tracer reads, writes or resumes a stopped task; its ptrace(2) call follows the plan."""
-        self._enter(self.legal["ptrace"], pick, plan, compute)
+        return bool(self._requests(tracee))
 
     @precondition(lambda self: "run" in self.legal)
     @rule(pick=PICK, plan=PLAN)

@@ -355,7 +355,7 @@ class Kernel:
         old = self.tasks[index]
         kind = WORKER if name.startswith("w") else USER
         self.tasks[index] = old._replace(name=name, kind=kind, mode=NEW_MODE, cpu=self.cpu, cont=None,
-                                         sigpending=False)
+                                         sigpending=False, stop=STOP_NONE)
         return TaskId(index)
 
     def memcpy_task_struct(self, dst: "TaskRef", src: "TaskRef") -> None:
