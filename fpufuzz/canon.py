@@ -83,7 +83,8 @@ def _task_signature(world: World, index: int) -> str:
     where = "-" if cont is None else f"{cont.path}{cont.args}{cont.label}{len(cont.log)}"
     running = world.cpus[t.cpu].current == index
     guest = _shape(world.expect_guest[index]) if world.expect_guest else "-"
-    return f"{t.kind}|{t.mode}|{t.tif}|{t.sigpending}|{running}|{where}|{_shape(world.expect[index])}|{guest}"
+    return (f"{t.kind}|{t.mode}|{t.tif}|{t.sigpending}|{t.stop}|{running}|{where}|{_shape(world.expect[index])}"
+            f"|{guest}")
 
 
 def _cpu_signature(world: World, cpu: int) -> str:
@@ -159,7 +160,8 @@ def _encode(world: World, cpu_order: list[int], task_order: list[int]) -> str:
         # A free slot's CPU is overwritten when fork allocates it: not part of its behaviour.
         where = "-" if t.mode == DEAD_MODE else cpu_new[t.cpu]
         guest = f",{value(world.expect_guest[old])}" if world.expect_guest else ""
-        out.append(f"T{t.kind},{t.mode},{where},{t.tif:d},{t.sigpending:d},{fpu(t.fpu)},"
+        stop = f"{t.stop}," if t.stop else ""  # ptrace (absent from the other machines' encodings)
+        out.append(f"T{t.kind},{t.mode},{where},{t.tif:d},{t.sigpending:d},{stop}{fpu(t.fpu)},"
                    f"{value(world.expect[old])}{frame(old)}{guest},{cont}")
     referenced = sorted(fpu_new, key=fpu_new.get)
     for old in referenced:

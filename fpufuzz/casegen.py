@@ -31,7 +31,7 @@ def canonical(steps: list[Step], machine: Config | None = None) -> tuple[list[St
     # does, a child's from its fork on (a child may take the name of a task that exited and whose slot was reused).
     initial, introduced = [], set()
     for step in steps:
-        for key in ("task", "next"):
+        for key in ("task", "next", "target"):
             name = step.get(key)
             if name and not name.startswith("idle") and name not in introduced and name not in initial:
                 initial.append(name)
@@ -64,7 +64,7 @@ def canonical(steps: list[Step], machine: Config | None = None) -> tuple[list[St
         for key, value in step.args:
             if key == "cpu":
                 value = cpu(value)
-            elif key in ("task", "next", "child"):
+            elif key in ("task", "next", "child", "target"):
                 value = task(value)
             args.append((key, value))
         renamed.append(Step(step.op, tuple(args)))
@@ -73,15 +73,16 @@ def canonical(steps: list[Step], machine: Config | None = None) -> tuple[list[St
     kvm = any(s.get("call") in ("kvm_create_vcpu", "kvm_run") for s in steps)
     # Softirqs, and the kernel-FPU section data whose result point a run may stop at.
     softirq = any(s.get("work") == "softirq" or str(s.get("until", "")).endswith(": simd result") for s in steps)
+    ptrace = any(s.op in ("stop", "ptrace") or s.get("call") == "abort" for s in steps)
     options = {name: getattr(machine, name) for name in KERNEL_OPTIONS} if machine is not None else {}
     config = Config(cpus=max(len(cpus), 1), users=max(users, 1), kthreads=counts["k"], spare=max(len(children), 1),
-                    lifecycle=lifecycle, signals=signals, kvm=kvm,
-                    softirq=softirq, **options)
+                    lifecycle=lifecycle, signals=signals, kvm=kvm, softirq=softirq, ptrace=ptrace, **options)
     return renamed, config
 
 
 def case_name(steps: list[Step], invariant: str) -> str:
-    """``<invariant>+<ingredients>``: the syscalls made, interrupts, kernel threads, migration."""
+    """``<invariant>+<ingredients>``: the syscalls made, interrupts, ptrace and core dumps, kernel threads,
+    migration."""
     ingredients = []
     for call in ("execve", "simd"):
         if any(s.op == "syscall" and s.get("call") == call for s in steps):
@@ -90,6 +91,9 @@ def case_name(steps: list[Step], invariant: str) -> str:
         ingredients.append("kvm")
     if any(s.op == "irq" for s in steps):
         ingredients.append("irq")
+    for op in ("ptrace", "abort"):
+        if any(s.op == op or s.get("call") == op for s in steps):
+            ingredients.append(op)
     if any(s.op == "kwork" or str(s.get("next", "")).startswith("k") for s in steps):
         ingredients.append("kthread")
     placed: dict[str, set[int]] = {}

@@ -34,6 +34,7 @@ def add_arguments(p) -> None:
     p.add_argument("--kvm", action="store_true", help="user tasks create a vCPU and run it (KVM_RUN)")
     p.add_argument("--softirq", action="store_true", help="interrupts raise softirqs using kernel FPU; "
                                                          "kernel-FPU sections carry their own data")
+    p.add_argument("--ptrace", action="store_true", help="tasks are stopped, read and written by a tracer; core dumps")
     p.add_argument("--spare", type=int, default=Config.spare, help="free task slots for forks (default 1)")
     add_kernel_config_arguments(p)
     p.add_argument("--depth", type=int, default=1000, help="stop after this many levels (default: no bound)")
@@ -90,7 +91,7 @@ def kernel_config(args) -> dict:
 def machine_config(args) -> Config:
     return Config(cpus=args.cpus, users=args.users, kthreads=args.kthreads, spare=args.spare,
                   lifecycle=args.lifecycle, signals=args.signals, kvm=args.kvm, softirq=args.softirq,
-                  **kernel_config(args))
+                  ptrace=args.ptrace, **kernel_config(args))
 
 
 def _explore(model: Model, args, console: Console) -> Exploration:
@@ -118,9 +119,10 @@ def machine(config: Config) -> str:
     def count(n: int, what: str) -> str:
         return f"{n} {what}{'' if n == 1 else 's'}"
     options = [name for name, on in (("fork/exit", config.lifecycle), ("signals", config.signals),
-                                                 ("KVM", config.kvm), ("softirqs", config.softirq)) if on]
+                                                 ("KVM", config.kvm), ("softirqs", config.softirq),
+                                                 ("ptrace", config.ptrace)) if on]
     options += [setting for setting in config.header().split()[3:] if setting.split("=")[0] not in (
-        "lifecycle", "signals", "kvm", "softirq", "spare")]
+        "lifecycle", "signals", "kvm", "softirq", "ptrace", "spare")]
     return (f"{count(config.cpus, 'CPU')} × {count(config.users, 'user task')} + "
             f"{count(config.kthreads, 'kernel thread')}" + (f" ({', '.join(options)})" if options else ""))
 

@@ -37,6 +37,7 @@ def add_arguments(p) -> None:
     p.add_argument("--signals", action="store_true", help="explorer: signals and sigreturn")
     p.add_argument("--kvm", action="store_true", help="explorer: vCPUs created and run (KVM_RUN)")
     p.add_argument("--softirq", action="store_true", help="explorer: softirqs and kernel-FPU section data")
+    p.add_argument("--ptrace", action="store_true", help="explorer: ptrace stops, reads and writes; core dumps")
     p.add_argument("--spare", type=int, default=Config.spare, help="explorer: free task slots for forks")
     add_kernel_config_arguments(p)
     p.add_argument("--depth", type=int, default=1000, help="explorer depth bound (default: none)")

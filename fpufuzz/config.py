@@ -32,6 +32,7 @@ class Config:
     fnsave: bool = False  # the CPU has neither XSAVE nor FXSR: save_fpregs_to_fpstate() uses FNSAVE, then FRSTOR
     kvm: bool = False  # user tasks create a vCPU and run it (KVM_RUN): the guest's FPU state is swapped in and out
     softirq: bool = False  # interrupts raise softirqs that use kernel FPU; kernel-FPU sections carry their own data
+    ptrace: bool = False  # user tasks are stopped for a tracer, which reads and writes their FPU registers; core dumps
 
     def __post_init__(self):
         if not 1 <= self.cpus <= MAX_CPUS:
@@ -59,6 +60,7 @@ class Config:
         text += " signals=yes" if self.signals else ""
         text += " kvm=yes" if self.kvm else ""
         text += " softirq=yes" if self.softirq else ""
+        text += " ptrace=yes" if self.ptrace else ""
         text += f" spare={self.spare}" if self.spare != Config.spare else ""
         text += f" preempt={self.preempt}" if self.preempt != Config.preempt else ""
         text += f" xrstor_fault={self.xrstor_fault}" if self.xrstor_fault != Config.xrstor_fault else ""
@@ -68,7 +70,7 @@ class Config:
 # The whole machine the fuzz tests and ``fpufuzz fuzz`` use by default: every operation enabled. The core
 # configuration (``Config()``) keeps the fixed task population of the first model, which the explorer's pinned
 # state counts are measured on.
-WHOLE = dict(lifecycle=True, signals=True, kvm=True, softirq=True)
+WHOLE = dict(lifecycle=True, signals=True, kvm=True, softirq=True, ptrace=True)
 FAMILIES = tuple(WHOLE)  # the operation families: machine options that add operations
 
 

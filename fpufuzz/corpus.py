@@ -130,7 +130,7 @@ def _header(where: str, lines: list[str]):
 
 # Config settings a case header may give: numbers, yes/no flags, and settings with named values.
 _NUMBERS = ("cpus", "users", "kthreads", "spare")
-_FLAGS = ("preempt_rt", "lifecycle", "signals", "kvm", "softirq", "fnsave")
+_FLAGS = ("preempt_rt", "lifecycle", "signals", "kvm", "softirq", "ptrace", "fnsave")
 _CHOICES = {"preempt": PREEMPTION_MODELS, "xrstor_fault": XRSTOR_FAULTS}
 
 
@@ -142,7 +142,7 @@ def _config(where: str, entry) -> Config:
         if not sep or key not in (*_NUMBERS, *_FLAGS, *_CHOICES):
             raise CorpusFormatError(f"{where}:{number}: config: unknown setting {word!r}; settings are cpus=N "
                                     "users=N kthreads=N spare=N preempt_rt=yes|no lifecycle=yes|no signals=yes|no "
-                                    f"kvm=yes|no softirq=yes|no fnsave=yes|no preempt={'|'.join(PREEMPTION_MODELS)} "
+                                    f"kvm=yes|no softirq=yes|no ptrace=yes|no fnsave=yes|no preempt={'|'.join(PREEMPTION_MODELS)} "
                                     f"xrstor_fault={'|'.join(XRSTOR_FAULTS)}")
         if key in _FLAGS:
             if value not in ("yes", "no"):

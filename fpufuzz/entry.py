@@ -11,8 +11,9 @@ nothing else calls ``k.return_to_user_mode()``, so nothing else reaches user mod
 
 from __future__ import annotations
 
-from fpufuzz.runtime import (_TIF_NEED_FPU_LOAD, HARDIRQ_OFFSET, NET_RX_SOFTIRQ, PF_KTHREAD, PF_USER_WORKER,
-                             SOFTIRQ_OFFSET, TIF_NEED_FPU_LOAD)
+from fpufuzz.runtime import (_TIF_NEED_FPU_LOAD, CLD_STOPPED, HARDIRQ_OFFSET, NET_RX_SOFTIRQ, PF_KTHREAD,
+                             PF_USER_WORKER, PTRACE_CONT, PTRACE_GETFPREGS, PTRACE_SETFPREGS, REGSET_FP,
+                             SIGABRT, SIGTRAP, SOFTIRQ_OFFSET, TASK_TRACED, TIF_NEED_FPU_LOAD)
 
 MAX_SOFTIRQ_RESTART = 10  # kernel/softirq.c
 
@@ -448,3 +449,94 @@ def softirq_handle_end(k):
     """kernel/softirq.c (v6.5-rc7)."""
     k.__local_bh_enable(SOFTIRQ_OFFSET)
     k.WARN_ON_ONCE(k.in_interrupt())
+
+
+# ---------------------------------------------------------------- kernel/ptrace.c, kernel/signal.c: ptrace
+
+
+def do_jobctl_trap(k):
+    """kernel/signal.c (v6.5-rc7): a trap its tracer asked for (PTRACE_INTERRUPT of a PTRACE_SEIZE'd task) is
+    reported with ``ptrace_do_notify()`` → ``ptrace_stop()``. Simplification: the siginfo is not modeled."""
+    k.ptrace_stop(SIGTRAP, CLD_STOPPED, 0, None)
+
+
+def ptrace_stop(k, exit_code, why, message, info):
+    """kernel/signal.c (v6.5-rc7): stop for the tracer -- ``set_special_state(TASK_TRACED)``, notify it, and
+    ``schedule()`` until its PTRACE_CONT wakes the task. The switch-out is the ordinary one, so the tracee sleeps
+    with whatever it left: in v6.5-rc7, if its registers were live, they are saved to its memory image,
+    ``TIF_NEED_FPU_LOAD`` stays clear and its CPU's owner tag still names it. Simplifications: the siglock, the
+    tracer's notification (``do_notify_parent_cldstop()``) and the cgroup freezer touch no FPU state."""
+    k.set_special_state(TASK_TRACED)
+    k.schedule()
+    return exit_code
+
+
+def sys_ptrace(k, request, pid, data):
+    """ptrace(2): kernel/ptrace.c (v6.5-rc7). The child must be stopped for its tracer and off its CPU
+    (``ptrace_check_attach()`` → ``ptrace_freeze_traced()``, ``wait_task_inactive()``): the step's legality
+    (fpufuzz/ops.py), which also serializes requests on one tracee, as the single tracer and the freeze do.
+    Simplifications: the tracer relationship (PTRACE_ATTACH/SEIZE) is not tracked -- any other user task may act as
+    the tracer of a stopped task; ``data`` is the contents of the tracer's buffer, passed by value."""
+    child = k.task(pid)
+    return k.arch_ptrace(child, request, 0, data)
+
+
+def arch_ptrace(k, child, request, addr, data):
+    """arch/x86/kernel/ptrace.c (v6.5-rc7): the FPU requests go through the FPU regset of the tracer's view
+    (x86_64: ``REGSET_FP``, ``xfpregs_get()`` / ``xfpregs_set()``); the others to ``ptrace_request()``."""
+    if request == PTRACE_GETFPREGS:
+        return k.copy_regset_to_user(child, None, REGSET_FP, 0, 512, data)
+    if request == PTRACE_SETFPREGS:
+        return k.copy_regset_from_user(child, None, REGSET_FP, 0, 512, data)
+    return k.ptrace_request(child, request, addr, data)
+
+
+def ptrace_request(k, child, request, addr, data):
+    """kernel/ptrace.c (v6.5-rc7), PTRACE_CONT only."""
+    if request == PTRACE_CONT:
+        return k.ptrace_resume(child, request, data)
+    return -5  # -EIO
+
+
+def ptrace_resume(k, child, request, data):
+    """kernel/ptrace.c (v6.5-rc7): wake the tracee from its ``ptrace_stop()``. Simplification: no signal is
+    injected (``data`` 0) and no syscall or single-step tracing is set."""
+    k.wake_up_state(child, TASK_TRACED)
+    return 0
+
+
+def copy_regset_to_user(k, target, view, setno, offset, size, data):
+    """include/linux/regset.h (v6.5-rc7): ``regset_get_alloc()`` runs the regset's get() into a kernel buffer,
+    which ``copy_to_user()`` hands to the tracer as it is. Simplification: the FPU regset only."""
+    to = k.membuf_for(k.current, target)
+    return k.xfpregs_get(target, setno, to)
+
+
+def copy_regset_from_user(k, target, view, setno, offset, size, data):
+    """include/linux/regset.h (v6.5-rc7): the regset's set() from the tracer's buffer ``data``. Simplification:
+    the FPU regset only."""
+    return k.xfpregs_set(target, setno, offset, size, None, data)
+
+
+# ---------------------------------------------------------------- fs/coredump.c
+
+
+def sys_tgkill(k):
+    """tgkill(2) of the calling task itself with SIGABRT, as abort(3) does: kernel/signal.c (v6.5-rc7). SIGABRT's
+    default action dumps core and kills the thread group, taken on the way out (``exit_to_user_mode_loop()`` →
+    ``get_signal()`` → ``do_coredump()``, ``do_group_exit()``). Simplifications: taken here, at the end of the
+    syscall's body, one scheduling point earlier; the process is this one task."""
+    k.do_coredump(SIGABRT)
+    k.do_exit()
+
+
+def do_coredump(k, signr):
+    """fs/coredump.c (v6.5-rc7), reduced to the FPU note: ``coredump_wait()`` stops the other threads, then
+    ``elf_core_dump()`` → ``fill_thread_core_info()`` runs each thread's regsets, for the dumping task its FPU
+    regset ``xfpregs_get(current)``, and the notes are written to the core file. Simplifications: one thread; the
+    core file holds the note as written into its buffer (the oracle checks it there); waiting for the threads and
+    writing the file may sleep, shown as scheduling points."""
+    k.cond_resched()
+    to = k.membuf_for(k.current, k.current)
+    k.xfpregs_get(k.current, REGSET_FP, to)
+    k.cond_resched()

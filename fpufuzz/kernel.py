@@ -26,6 +26,7 @@ from fpufuzz.runtime import (
     TIF_NEED_FPU_LOAD,
     X86_TRAP_PF,
     XFEATURE_MASK_FPSTATE,
+    XSTATE_COPY_FX,
     XFEATURE_MASK_USER,
     fpu_fpregs_owner_ctx,
     in_kernel_fpu,
@@ -349,6 +350,18 @@ def fpu_flush_thread(k):
     k.fpu_reset_fpregs()
 
 
+def fpu_sync_fpstate(k, fpu):
+    """Bring the current task's memory image up to date with its registers, if they are live (TIF clear), and keep
+    the registers: for a core dump (and ``math_error()``) reading the current task's own state.
+    arch/x86/kernel/fpu/core.c (v6.5-rc7). Simplification: the tracepoints are left out."""
+    k.WARN_ON_FPU(fpu != k.current.thread.fpu)
+
+    k.fpregs_lock()
+    if not k.test_thread_flag(TIF_NEED_FPU_LOAD):
+        k.save_fpregs_to_fpstate(fpu)
+    k.fpregs_unlock()
+
+
 # ---------------------------------------------------------------- arch/x86/include/asm/fpu/api.h
 
 
@@ -392,6 +405,13 @@ def exit_thread(k, tsk):
 
 
 # ---------------------------------------------------------------- arch/x86/kernel/fpu/xstate.c
+
+
+def copy_xstate_to_uabi_buf(k, to, tsk, copy_mode):
+    """Copy a task's memory image out in the user ABI format. arch/x86/kernel/fpu/xstate.c (v6.5-rc7).
+    Simplification: only ``XSTATE_COPY_FX``, the legacy FXSAVE area (the model's user part; the oracle reads only
+    that part); the XSAVE header, PKRU and the init-state filling of absent components are left out."""
+    k.membuf_write(to, tsk.thread.fpu.fpstate.regs)
 
 
 def copy_sigframe_from_user_to_xstate(k, tsk, ubuf):
@@ -517,3 +537,50 @@ def fpu__restore_sig(k, buf, ia32_frame):
     if not success:
         k.fpu__clear_user_states(fpu)
     return success
+
+
+# ---------------------------------------------------------------- arch/x86/kernel/fpu/regset.c
+
+
+def sync_fpstate(k, fpu):
+    """Before a regset get(): a core dump reads the current task, whose registers may be live, so its memory image
+    is synchronized; a tracer reads a stopped tracee, whose registers its switch-out already saved.
+    arch/x86/kernel/fpu/regset.c (v6.5-rc7)."""
+    if fpu == k.current.thread.fpu:
+        k.fpu_sync_fpstate(fpu)
+
+
+def fpu_force_restore(k, fpu):
+    """Before a tracer writes a stopped tracee's memory image: invalidate the registers cached for it, wherever
+    they are, so it reloads the image on its way back to user space. arch/x86/kernel/fpu/regset.c (v6.5-rc7): the
+    cross-CPU ``__fpu_invalidate_fpregs_state()``, since the tracee's registers may still be valid on the CPU it
+    stopped on (in v6.5-rc7 it may even sleep with ``TIF_NEED_FPU_LOAD`` clear)."""
+    # Only stopped child tasks can be used to modify the FPU state in the fpstate buffer.
+    k.WARN_ON_FPU(fpu == k.current.thread.fpu)
+
+    k.__fpu_invalidate_fpregs_state(fpu)
+
+
+def xfpregs_get(k, target, regset, to):
+    """The FPU regset's get() (PTRACE_GETFPREGS, the core dump's NT_PRFPREG note). arch/x86/kernel/fpu/regset.c
+    (v6.5-rc7). Simplification: FXSR and XSAVE are present."""
+    k.sync_fpstate(target.thread.fpu)
+
+    k.copy_xstate_to_uabi_buf(to, target, XSTATE_COPY_FX)
+    return 0
+
+
+def xfpregs_set(k, target, regset, pos, count, kbuf, ubuf):
+    """The FPU regset's set() (PTRACE_SETFPREGS): copy the new FXSAVE image in from the tracer, force the tracee to
+    reload, then write the image. arch/x86/kernel/fpu/regset.c (v6.5-rc7). Simplifications: the image is always
+    well formed (full size, a valid MXCSR), so the -EINVAL checks never fire; the xmm8-15 clearing for ia32
+    tracers and the XSAVE header's FP/SSE bits touch nothing the model tracks."""
+    fpu = target.thread.fpu
+
+    newstate = k.user_regset_copyin(ubuf)
+
+    k.fpu_force_restore(fpu)
+
+    # Copy the state.
+    k.memcpy_fxsave(fpu.fpstate, newstate)
+    return 0

@@ -19,7 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from fpufuzz import ops, reach
 from fpufuzz.ops import DONE, Model, Step
 from fpufuzz.oracle import Finding
-from fpufuzz.state import GUEST_MODE
+from fpufuzz.state import GUEST_MODE, STOP_TRACED
 
 # What the world does at a kernel path's interleaving points while a rule runs it: nothing, stop there (the
 # task stays paused on its CPU and other rules may act), switch the task out, move it to another CPU, or deliver a
@@ -151,7 +151,7 @@ class _Base(RuleBasedStateMachine):
         ranked = sorted(range(len(self.world.tasks)), key=lambda i: self._rank_task(self.world.tasks[i].name))
         for index in ranked:
             task = self.world.tasks[index]
-            if task.kind == "idle" or not task.alive or task.mode == "new":
+            if task.kind == "idle" or not task.alive or task.mode == "new" or task.stop == STOP_TRACED:
                 continue
             running = self.world.running_on(index)
             if running is not None and running not in preemptible:
@@ -247,8 +247,14 @@ PLAN = st.lists(st.tuples(st.sampled_from(ACTIONS), PICK), max_size=PLAN_LENGTH)
 # A guest's run inside one KVM_RUN: per VM entry, whether the guest computes, and the plan until the next entry.
 ENTRIES = st.lists(st.tuples(st.booleans(), PLAN), min_size=1, max_size=3)
 
+# What a tracer asks of a stopped task in a ptrace session, before it lets it continue.
+REQUESTS = st.lists(st.sampled_from(("getfpregs", "setfpregs")), min_size=1, max_size=3)
+
+# The system calls after which the task is gone: they have a rule of their own (``exit``).
+DEATHS = ("exit", "abort")
+
 # Syscalls the generic ``syscall`` rule picks apart from the others.
-_OWN_RULES = ("exit",) + ops.KVM_CALLS
+_OWN_RULES = DEATHS + ops.KVM_CALLS
 
 # Whether the program computes (writes its registers) just before it enters the kernel: programs do, and a
 # stale-register bug only shows when the registers hold something the stale copy does not.
@@ -283,9 +289,9 @@ class FpuMachine(_Base):
     @precondition(lambda self: "syscall" in self.legal)
     @rule(pick=PICK, plan=PLAN, compute=COMPUTE, entries=ENTRIES)
     def syscall(self, pick, plan, compute, entries):
-        """A system call other than exit (which has its own rule, so tasks do not die at every fourth call). KVM's
-        are one choice among them, not a rule of their own: a rule more would thin out every other rule's share
-        (the seed's bug took several times more examples with one). The vCPU is created first if the program has
+        """A system call other than exit and abort (which have their own rule, so tasks do not die at every fourth
+        call). KVM's are one choice among them, not a rule of their own: a rule more would thin out every other
+        rule's share (the seed's bug took several times more examples with one). The vCPU is created first if the program has
         none; KVM_RUN goes on with the guest's run (``entries``)."""
         steps = [s for s in self.legal["syscall"] if s.get("call") not in _OWN_RULES]
         kvm = [s for s in self.legal["syscall"] if s.get("call") in ops.KVM_CALLS]
@@ -302,12 +308,19 @@ class FpuMachine(_Base):
 
     @precondition(lambda self: bool(self._exits) and (self.world.free == () or any(
         self._tagged_elsewhere(s.get("task")) for s in self._exits)))
-    @rule(pick=PICK, plan=PLAN)
-    def exit(self, pick, plan):
+    @rule(pick=PICK, plan=PLAN, dump=st.booleans())
+    def exit(self, pick, plan, dump):
         """A task exits, freeing its task_struct (the next fork gets it back): when no slot is free, so the
         population stays up, or when a task's fpu is still named by another CPU's owner tag -- such tasks come
-        first, since their exit leaves a stale tag for a fork to meet."""
-        self._enter(sorted(self._exits, key=lambda s: not self._tagged_elsewhere(s.get("task"))), pick, plan)
+        first, since their exit leaves a stale tag for a fork to meet. With ``dump`` another task dies by
+        ``abort()``, its core dump first (``ptrace=yes``); a tagged task always by ``exit()``, whose path has no
+        core dump's scheduling points to leave it paused on the way (measured: with aborts there, a ci campaign
+        met a freed fpu still tagged 0-4 times instead of 4-12)."""
+        step = _pick(sorted(self._exits, key=lambda s: not self._tagged_elsewhere(s.get("task"))), pick)
+        aborts = [s for s in self.legal["syscall"] if s.get("call") == "abort" and s.get("task") == step.get("task")]
+        if step.get("call") == "exit" and self._tagged_elsewhere(step.get("task")):
+            aborts = []
+        self._enter(aborts if dump and aborts else [step], 0, plan)
 
     def _enter(self, steps: list[Step], pick: int, plan, compute: bool = False) -> None:
         """Take one of ``steps`` (a way into the kernel), the program computing first if ``compute``, and follow
@@ -320,7 +333,12 @@ class FpuMachine(_Base):
 
     @property
     def _exits(self) -> list[Step]:
-        return [s for s in self.legal.get("syscall", ()) if s.get("call") == "exit"]
+        """A way to die for each task that can: ``exit()`` if the machine has it, else ``abort()``."""
+        deaths: dict[str, Step] = {}
+        for s in self.legal.get("syscall", ()):
+            if s.get("call") == "exit" or (s.get("call") == "abort" and s.get("task") not in deaths):
+                deaths[s.get("task")] = s
+        return list(deaths.values())
 
     def _tagged_elsewhere(self, name: str) -> bool:
         """Another CPU's owner tag still names the task's fpu: its exit leaves a stale tag for a fork to meet."""
@@ -404,6 +422,60 @@ class FpuMachine(_Base):
                 self.apply(Step.make("guest_write", task=task))
             self.apply(Step.make("vmexit", task=task, exit="user" if number == len(entries) else "kernel"))
             self.follow(task, plan)
+    @precondition(lambda self: "stop" in self.legal or bool(self._stopped))
+    @rule(pick=PICK, plan=PLAN, compute=COMPUTE, requests=REQUESTS, tracer=PICK, resume=st.booleans(), where=PICK)
+    def trace(self, pick, plan, compute, requests, tracer, resume, where):
+        """A ptrace session, as a debugger runs one: a task running in user mode is stopped for its tracer and runs
+        to its stop (following the plan) -- or a task stopped earlier is taken up again; a tracer makes its
+        ``requests`` (woken by the stop if it was not in user mode); if ``resume``, it lets the tracee continue,
+        and the woken tracee is switched in and runs back to user mode -- on the CPU it last ran on if that CPU can
+        take it, as the wake-up's ``select_task_rq()`` prefers an idle previous CPU, else on one ``where`` picks. A
+        compound move, like ``migrate``: what the tracee left cached where it stopped is still there when the
+        tracer writes its registers and when it runs again. A session cut short (the plan stopped the tracee on its
+        way, or no tracer could act) or not resumed is taken up by a later one, with other rules acting between."""
+        choice = _pick(self._stopped or self.legal["stop"], pick)  # one session at a time
+        if isinstance(choice, Step):
+            tracee = choice.get("task")
+            self._enter([choice], 0, plan, compute)
+        else:
+            tracee = choice
+        if not self._requests(tracee) and not self._tracer_ready(tracee, tracer):
+            return
+        for req in list(requests) + (["cont"] if resume else []):
+            options = [s for s in self._requests(tracee) if s.get("req") == req]
+            if not options:
+                return
+            request = _pick(options, tracer)
+            self.apply(request)
+            self.follow(request.get("task"), ())
+        last, targets = self.world.tasks[self.world.task_index(tracee)].cpu, self.preemptible_cpus
+        if resume and targets:
+            self._move(tracee, last if last in targets else _pick(targets, where), where)
+            self.follow(tracee, ())
+
+    @property
+    def _stopped(self) -> list[str]:
+        """Tasks stopped for a tracer that some task may trace."""
+        return self._once("stopped", lambda: [t.name for i, t in enumerate(self.world.tasks)
+                                              if t.alive and t.stop == STOP_TRACED and ops.tracers(self.world, i)])
+
+    def _requests(self, tracee: str) -> list[Step]:
+        return [s for s in self.legal.get("ptrace", ()) if s.get("target") == tracee]
+
+    def _tracer_ready(self, tracee: str, pick: int) -> bool:
+        """A tracer waits for its tracee's stop (in ``wait4()``), and the stop's notification wakes it: a task that
+        may trace ``tracee`` and runs in the kernel follows its path back to user mode. (Switching in one that is
+        not running as well made the sessions move so many tasks that a ci campaign met a freed fpu still tagged
+        less often.) False if there is none, or it did not get there."""
+        index = self.world.task_index(tracee)
+        if self.world.tasks[index].stop != STOP_TRACED or not ops.tracers(self.world, index):
+            return False
+        name = self.world.tasks[_pick(ops.tracers(self.world, index), pick)].name
+        who = self.world.task_index(name)
+        if self.world.running_on(who) is None:
+            return False
+        self.follow(name, ())
+        return bool(self._requests(tracee))
 
     @precondition(lambda self: "run" in self.legal)
     @rule(pick=PICK, plan=PLAN)

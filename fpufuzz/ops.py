@@ -4,8 +4,8 @@ One ``Step`` is one thing that happens on the machine:
 
 =============================  ================================================================================
 ``user_write task=u0``         the task, running in user mode, writes its registers (a fresh value)
-``syscall task=u0 call=C``     the task enters the kernel: ``execve``, ``simd`` (uses kernel FPU), ``getpid`` or
-                               ``exit``
+``syscall task=u0 call=C``     the task enters the kernel: ``execve``, ``simd`` (uses kernel FPU), ``getpid``,
+                               ``exit`` or ``abort`` (SIGABRT: a core dump, then death)
 ``fork task=u0 child=u2``      the task calls clone(); the child (``u*`` a user task, ``w*`` a user worker) is
                                created in the most recently freed task slot
 ``signal task=u0 frame=P``     a signal is sent to the task, running in user mode; its handler's frame will go
@@ -15,6 +15,10 @@ One ``Step`` is one thing that happens on the machine:
 ``sigreturn task=u0 frame=P``  the program returns from its handler; the frame's page is ``present``, ``absent``
   ``[xrstor=modifies]``        or ``bad``, or the fpstate pointer is ``null``; a faulting XRSTOR may leave the
   ``[abi=ia32]``               registers ``modified``; an ``ia32`` frame takes the compat path
+``stop task=u1``               the task, running in user mode, is stopped for its tracer (PTRACE_INTERRUPT): it
+                               enters the kernel and sleeps in ``ptrace_stop()`` on its way back
+``ptrace task=u0 target=u1``   the task, in user mode, makes a ptrace request on a stopped task: ``getfpregs``,
+  ``req=R``                    ``setfpregs`` (new contents its program chose) or ``cont`` (resume it)
 ``kwork task=k0 work=W``       a kernel thread or user worker at the top of its loop does ``simd`` or ``exit``
 ``run task=u0 [until=L]``      the task runs in the kernel to its next interleaving point, or to point ``L``
                                (``until=done``: to the end of its path: user mode, or the top of its loop)
@@ -41,14 +45,18 @@ from fpufuzz import oracle
 from fpufuzz.config import Config, initial_world
 from fpufuzz.errors import FpufuzzError, IllegalStep, ModelError
 from fpufuzz.oracle import Finding
-from fpufuzz.runtime import Pause, PtRegs, TaskDead
-from fpufuzz.state import (GUEST_MODE, IDLE, KERNEL_MODE, KERNEL_PART, KTHREAD, NEW_MODE, PAGE_ABSENT, PAGE_BAD,
-                           PAGE_NULL, PAGE_PRESENT, USER, USER_MODE, WORKER, Cont, Frame, Value, World)
+from fpufuzz.runtime import PTRACE_CONT, PTRACE_GETFPREGS, PTRACE_SETFPREGS, Pause, PtRegs, TaskDead
+from fpufuzz.state import (GUEST_MODE, IDLE, INIT_PART, KERNEL_MODE, KERNEL_PART, KTHREAD, NEW_MODE, PAGE_ABSENT,
+                           PAGE_BAD, PAGE_NULL, PAGE_PRESENT, STOP_NONE, STOP_TRACED, STOP_TRAP, USER, USER_MODE,
+                           WORKER, Cont, Frame, TaskId, Value, World)
 
 SYSCALLS = {"execve": "sys_execve", "simd": "simd_work", "getpid": "sys_getpid", "exit": "sys_exit",
+            "abort": "sys_tgkill",
             "kvm_create_vcpu": ("kvm_vm_ioctl", "KVM_CREATE_VCPU"), "kvm_run": ("kvm_vcpu_ioctl", "KVM_RUN")}
+SYSCALL_FAMILIES = {"exit": "lifecycle", "abort": "ptrace"}  # syscalls of an operation family (a config option)
 KVM_CALLS = ("kvm_create_vcpu", "kvm_run")
 VMEXITS = ("kernel", "user")
+PTRACE_REQUESTS = {"getfpregs": PTRACE_GETFPREGS, "setfpregs": PTRACE_SETFPREGS, "cont": PTRACE_CONT}
 WORKS = {"simd": "simd_work", "softirq": "raise_simd_softirq"}  # what an interrupt handler does
 KWORKS = {"simd": "simd_work", "exit": "do_exit"}  # what a kernel thread or user worker does
 CHILD_KINDS = {"u": USER, "w": WORKER}  # a fork child's name says its kind
@@ -67,6 +75,8 @@ OPS: dict[str, dict[str, object]] = {
     "signal": {"task": "task", "frame": SIGNAL_FRAMES},
     "frame_write": {"task": "task"},
     "sigreturn": {"task": "task", "frame": SIGRETURN_FRAMES, "xrstor": XRSTOR, "abi": ABIS},
+    "stop": {"task": "task"},
+    "ptrace": {"task": "task", "target": "task", "req": tuple(PTRACE_REQUESTS)},
     "kwork": {"task": "task", "work": tuple(KWORKS)},
     "run": {"task": "task", "until": "label?"},
     "schedule": {"cpu": "cpu", "next": "task"},
@@ -153,7 +163,8 @@ class Model:
         steps = enabled(self.config, world)
         if self.ops is None:
             return steps
-        return [s for s in steps if s.op in self.ops or f"{s.op}:{s.get('call') or s.get('work')}" in self.ops]
+        return [s for s in steps
+                if s.op in self.ops or f"{s.op}:{s.get('call') or s.get('work') or s.get('req')}" in self.ops]
 
 
 def op_names() -> list[str]:
@@ -177,9 +188,9 @@ def check_ops(ops) -> frozenset[str]:
 # ---------------------------------------------------------------- argument helpers
 
 
-def _task(world: World, step: Step) -> int:
-    """The live task the step names."""
-    name = step.get("task") if step.op not in ("schedule",) else step.get("next")
+def _task(world: World, step: Step, key: str | None = None) -> int:
+    """The live task the step names (``key``: under that argument)."""
+    name = step.get(key) if key else step.get("task") if step.op not in ("schedule",) else step.get("next")
     try:
         index = world.task_index(name)
     except KeyError:
@@ -240,8 +251,8 @@ def _syscall(model: Model, world: World, step: Step, trace) -> StepResult:
     call = step.get("call")
     if call not in SYSCALLS:
         raise IllegalStep(f"unknown syscall {call!r}; known: {', '.join(SYSCALLS)}")
-    if call == "exit":
-        _check_enabled(model.config, "lifecycle")
+    if call in SYSCALL_FAMILIES:
+        _check_enabled(model.config, SYSCALL_FAMILIES[call])
     if call in KVM_CALLS:
         _check_vcpu(model.config, world, index, call)
     target = SYSCALLS[call] if isinstance(SYSCALLS[call], tuple) else (SYSCALLS[call],)
@@ -395,6 +406,54 @@ def xrstor_fault(config: Config, step: Step) -> str:
     return value
 
 
+def _stop(model: Model, world: World, step: Step, trace) -> StepResult:
+    """The task's tracer stops it (PTRACE_INTERRUPT): the task, running in user mode, is kicked into the kernel with
+    the stop pending and will stop in ``get_signal()`` → ``ptrace_stop()`` on its way back. Simplification: the
+    tracer's PTRACE_INTERRUPT call touches no FPU state and is not modeled; any other user task may trace it."""
+    _check_enabled(model.config, "ptrace")
+    index = _in_user_mode(world, step, "be stopped for a tracer")
+    if not tracers(world, index):
+        raise IllegalStep(f"{world.tasks[index].name} has no tracer: no other user task is alive")
+    cont = model.fresh_path(world, index, "irqentry_exit_to_user_mode")
+    return StepResult(_set_task(world, index, mode=KERNEL_MODE, cont=cont, stop=STOP_TRAP), ())
+
+
+def _ptrace(model: Model, world: World, step: Step, trace) -> StepResult:
+    """A tracer's ptrace(2) request on a task stopped for it. For ``setfpregs`` the tracer's program chooses new
+    contents (a fresh value), and the tracee's program must see them when it runs again (reference I10)."""
+    _check_enabled(model.config, "ptrace")
+    tracer = _in_user_mode(world, step, "make a ptrace request")
+    target = _task(world, step, "target")
+    req = _choice(step, "req", PTRACE_REQUESTS)
+    name = world.tasks[target].name
+    if target == tracer:
+        raise IllegalStep(f"ptrace: {name} cannot trace itself")
+    if world.tasks[target].stop != STOP_TRACED:
+        raise IllegalStep(f"ptrace: {name} is not stopped for a tracer (stop task={name} first)")
+    if _ptrace_busy(world, target):
+        raise IllegalStep(f"ptrace: another request on {name} is in progress")
+    data = 0
+    if req == "setfpregs":
+        fresh = world.fresh + 1
+        data = Value(fresh, INIT_PART)  # the tracer's buffer: its FXSAVE area is the user part
+        world = oracle.program_traced_write(world._replace(fresh=fresh), target, fresh)
+    cont = model.fresh_path(world, tracer, "do_syscall_64", "sys_ptrace", PTRACE_REQUESTS[req], TaskId(target), data)
+    return StepResult(_set_task(world, tracer, mode=KERNEL_MODE, cont=cont), ())
+
+
+def tracers(world: World, index: int) -> list[int]:
+    """The tasks that may trace ``index``: the other live user tasks that are not stopped for a tracer themselves
+    (so a stop never leaves the machine without a tracer that can resume it)."""
+    return [i for i, t in enumerate(world.tasks)
+            if i != index and t.kind == USER and t.alive and t.mode != NEW_MODE and t.stop == STOP_NONE]
+
+
+def _ptrace_busy(world: World, target: int) -> bool:
+    """A ptrace request on ``target`` is in progress (the tracer is inside ``sys_ptrace``)."""
+    return any(t.alive and t.cont is not None and t.cont.args[:1] == ("sys_ptrace",) and t.cont.args[2] == target
+               for t in world.tasks)
+
+
 def _set_frame(world: World, index: int, frame: Frame | None) -> World:
     frames = list(world.frames)
     frames[index] = frame
@@ -422,7 +481,7 @@ def _kwork(model: Model, world: World, step: Step, trace) -> StepResult:
 
 def _run(model: Model, world: World, step: Step, trace) -> StepResult:
     """Run the task's path; it stops where ``until`` says, or where the task leaves the kernel: user mode, death,
-    or guest mode (VM entry: ``until=done`` stops there too)."""
+    guest mode (VM entry), or sleep (``ptrace_stop()``); ``until=done`` stops at the last two too."""
     index = _task(world, step)
     cpu = _running(world, index, "run")
     if world.tasks[index].cont is None:
@@ -441,6 +500,10 @@ def _run(model: Model, world: World, step: Step, trace) -> StepResult:
             if until == DONE:
                 return StepResult(world, tuple(findings))
             raise LabelNotReached(f"{world.tasks[index].name} entered its guest before pausing at {until!r}")
+        if world.running_on(index) is None:  # it went to sleep there (ptrace_stop())
+            if until == DONE:
+                return StepResult(world, tuple(findings))
+            raise LabelNotReached(f"{world.tasks[index].name} went to sleep at {paused!r} before {until!r}")
 
 
 def _slice(model: Model, world: World, index: int, cpu: int, findings: list, trace, exit_reason=None):
@@ -453,6 +516,7 @@ def _slice(model: Model, world: World, index: int, cpu: int, findings: list, tra
         getattr(k, cont.path)(*cont.args)
     except Pause as pause:
         findings.extend(_warnings(world, k, cpu))
+        findings.extend(_readouts(k.world(world), k))
         new = _label_new_tasks(model, _forked(world, k.world(world), index))
         new = _set_task(new, index, cont=cont._replace(log=tuple(k.log), label=pause.label))
         if new.tasks[index].mode == GUEST_MODE:
@@ -460,8 +524,10 @@ def _slice(model: Model, world: World, index: int, cpu: int, findings: list, tra
         return new, pause.label
     except TaskDead:
         findings.extend(_warnings(world, k, cpu))
+        findings.extend(_readouts(k.world(world), k))
         return k.world(world), None
     findings.extend(_warnings(world, k, cpu))
+    findings.extend(_readouts(k.world(world), k))
     world = _set_task(_label_new_tasks(model, _forked(world, k.world(world), index)), index, cont=None)
     task = world.tasks[index]
     if task.kind == USER:
@@ -500,6 +566,11 @@ def _label_new_tasks(model: Model, world: World) -> World:
     return world
 
 
+def _readouts(world: World, k) -> list[Finding]:
+    """What the slice's regset reads handed to user space (a tracer's buffer, a core file), judged by the oracle."""
+    return [f for reader, target, regs in k.readouts for f in oracle.observe_regset(world, reader, target, regs)]
+
+
 def _warnings(world: World, k, cpu: int) -> list[Finding]:
     """The warnings that fired in a slice of kernel code, and what the oracle found at its kernel-FPU events."""
     current = world.tasks[world.cpus[cpu].current].name
@@ -534,6 +605,8 @@ def _check_runnable(world: World, nxt: int, cpu: int) -> None:
         raise IllegalStep(f"{task.name} is already running on CPU{task.cpu}")
     if task.kind == IDLE and task.cpu != cpu:
         raise IllegalStep(f"{task.name} is CPU{task.cpu}'s idle task; it cannot run on CPU{cpu}")
+    if task.stop == STOP_TRACED:
+        raise IllegalStep(f"{task.name} is stopped for its tracer (TASK_TRACED); a ptrace req=cont wakes it")
 
 
 def _check_interruptible(world: World, cpu: int) -> None:
@@ -583,7 +656,8 @@ def _irq(model: Model, world: World, step: Step, trace) -> StepResult:
 
 _HANDLERS = {"user_write": _user_write, "syscall": _syscall, "fork": _fork, "signal": _signal,
              "frame_write": _frame_write, "sigreturn": _sigreturn, "kwork": _kwork, "run": _run,
-             "schedule": _schedule, "irq": _irq, "guest_write": _guest_write, "vmexit": _vmexit}
+             "schedule": _schedule, "irq": _irq, "guest_write": _guest_write, "vmexit": _vmexit,
+             "stop": _stop, "ptrace": _ptrace}
 
 
 # ---------------------------------------------------------------- what may happen next
@@ -664,7 +738,7 @@ def enabled(config: Config, world: World) -> list[Step]:
         if not preemptible(world, cpu, config):
             continue
         for index, task in enumerate(world.tasks):
-            if not task.alive or task.mode == NEW_MODE:
+            if not task.alive or task.mode == NEW_MODE or task.stop == STOP_TRACED:
                 continue
             if world.running_on(index) is None and not (task.kind == IDLE and task.cpu != cpu):
                 steps.append(Step.make("schedule", cpu=cpu, next=task.name))
@@ -676,9 +750,12 @@ def _user_steps(config: Config, world: World, index: int) -> list[Step]:
     name = world.tasks[index].name
     steps = [Step.make("user_write", task=name)]
     steps.extend(Step.make("syscall", task=name, call=c) for c in SYSCALLS
-                 if (c != "exit" or config.lifecycle) and (c not in KVM_CALLS or _vcpu_call(config, world, index, c)))
+                 if (c not in SYSCALL_FAMILIES or getattr(config, SYSCALL_FAMILIES[c]))
+                 and (c not in KVM_CALLS or _vcpu_call(config, world, index, c)))
     if config.lifecycle and world.free:
         steps.extend(Step.make("fork", task=name, child=child_name(world, prefix)) for prefix in CHILD_KINDS)
+    if config.ptrace:
+        steps.extend(_ptrace_steps(world, index))
     if not config.signals:
         return steps
     if world.expect_frame[index] is None:
@@ -699,6 +776,16 @@ def _user_steps(config: Config, world: World, index: int) -> list[Step]:
 def _vcpu_call(config: Config, world: World, index: int, call: str) -> bool:
     """The KVM call the program can make: create its vCPU, or run the one it has."""
     return config.kvm and (world.expect_guest[index] is None) == (call == "kvm_create_vcpu")
+
+
+def _ptrace_steps(world: World, index: int) -> list[Step]:
+    """A user task may be stopped for a tracer, and may act as the tracer of every other stopped task."""
+    name = world.tasks[index].name
+    steps = [Step.make("stop", task=name)] if tracers(world, index) else []
+    for target, t in enumerate(world.tasks):
+        if target != index and t.alive and t.stop == STOP_TRACED and not _ptrace_busy(world, target):
+            steps.extend(Step.make("ptrace", task=name, target=t.name, req=req) for req in PTRACE_REQUESTS)
+    return steps
 
 
 def _pending_children(world: World) -> set[str]:

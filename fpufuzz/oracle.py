@@ -17,9 +17,13 @@ from fpufuzz.state import GUEST_MODE, INIT, INIT_PART, KDATA_PARTS, USER, USER_M
 VIOLATIONS = {
     "user-regs": "a task returned to user mode with registers that are not its program's (reference I1, values): "
                  "its own, the INIT user state of a signal handler (supervisor state kept), the frame's contents "
-                 "after a successful sigreturn, INIT after a failed one, a fork child's parent's at the fork",
+                 "after a successful sigreturn, INIT after a failed one, a fork child's parent's at the fork, what "
+                 "a tracer wrote into a stopped tracee (reference I10)",
     "sigframe": "a task in a signal handler found its frame's FPU state different from what its program had when "
                 "the signal came, or from what it last wrote there (reference I9)",
+    "regset": "a read of a task's FPU registers through the FPU regset handed user space something else than the "
+              "task's program state: what a tracer's PTRACE_GETFPREGS read from a stopped tracee, or the FPU note "
+              "of a core dump of the dumping task (reference I10, reads; fpu_sync_fpstate())",
     "non-interference": "a step changed what another task observes: the registers of a task running in user mode "
                         "or guest code, or the signal frame in another task's memory (reference I9, 'no other "
                         "task')",
@@ -131,6 +135,14 @@ def program_sigreturn(world: World, task: int, succeeds: bool) -> World:
     return _set_frame_expect(_set_expect(world, task, Value(user, old.sup)), task, None)
 
 
+def program_traced_write(world: World, task: int, user_part: int) -> World:
+    """A tracer's PTRACE_SETFPREGS on the stopped task: its program must see the new FXSAVE contents (the user
+    part) when it runs again; the supervisor state is not in that regset and stays (reference I10). The tracee
+    cannot run, and no other request on it can start, until the call is done: the ghost may change now."""
+    old = world.expect[task]
+    return _set_expect(world, task, Value(user_part, old.sup))
+
+
 def _set_expect(world: World, task: int, value: Value | None) -> World:
     expect = list(world.expect)
     expect[task] = value
@@ -198,6 +210,19 @@ def _owns_registers(world: World, task: int, where: str) -> list[Finding]:
     state = _bookkeeping(world, task)
     return [Finding("diagnostic", "fpregs-state-consistent", t.name, t.cpu, "valid, TIF clear", state,
                     f"{where} with {state}")]
+
+
+def observe_regset(world: World, reader: int, target: int, regs: Value) -> list[Finding]:
+    """A regset read handed ``regs`` to ``reader``'s user space (its ptrace buffer, or its core file when it reads
+    itself): the FXSAVE area, the user part, must be ``target``'s program state."""
+    expected = world.expect[target]
+    if expected is None or regs.user == expected.user:
+        return []
+    who, whose = world.tasks[reader].name, world.tasks[target].name
+    what = (f"{who}'s core dump recorded its FPU registers as {_user_part(regs.user)}" if reader == target else
+            f"{who} read {whose}'s FPU registers through ptrace as {_user_part(regs.user)}")
+    return [Finding("violation", "regset", whose, None, _user_part(expected.user), _user_part(regs.user),
+                    f"{what}, but {whose}'s program state is {_user_part(expected.user)}")]
 
 
 def _user_part(part: int | None) -> str:

@@ -10,7 +10,8 @@ it never skips a restore) declares it in ``UNREACHABLE`` with the reason.
 from __future__ import annotations
 
 from fpufuzz.ops import Step
-from fpufuzz.state import GUEST_MODE, USER, USER_MODE, World
+from fpufuzz.runtime import PTRACE_GETFPREGS
+from fpufuzz.state import GUEST_MODE, STOP_TRAP, USER, USER_MODE, World
 
 SOMETIMES = {
     "restore-skipped": "a task returned to user mode and the restore was skipped because the registers were valid",
@@ -46,6 +47,14 @@ SOMETIMES = {
                             "(local_bh_enable(), fpregs_unlock()) and used kernel FPU",
     "softirq-refused-in-kernel-fpu": "a softirq that wanted the FPU interrupted a task's kernel-FPU section and was "
                                      "refused it",
+    "ptrace-read": "a tracer read the FPU registers of a task stopped in ptrace_stop()",
+    "ptrace-write-tif-clear": "a tracer began writing the FPU registers of a stopped task whose TIF_NEED_FPU_LOAD "
+                              "was clear (v6.5-rc7's switch-out leaves it so)",
+    "ptrace-write-cached-elsewhere": "a tracer began writing the FPU registers of a stopped task while they were "
+                                     "still valid on a CPU other than the tracer's",
+    "ptrace-resumed": "a task stopped for its tracer was resumed and returned to user mode",
+    "coredump-live-regs": "a core dump synchronized the dumping task's live registers (fpu_sync_fpstate() found "
+                          "TIF_NEED_FPU_LOAD clear)",
 }
 
 # The machine option (operation family) without which a property cannot be reached; the others need only the core
@@ -58,6 +67,8 @@ FAMILY = {
     "kvm-run-returned": "kvm",
     "irq-kernel-fpu-live-regs": "softirq", "softirq-kernel-fpu-over-sleeping-owner": "softirq",
     "softirq-at-bh-enable": "softirq", "softirq-refused-in-kernel-fpu": "softirq",
+    "ptrace-read": "ptrace", "ptrace-write-tif-clear": "ptrace", "ptrace-write-cached-elsewhere": "ptrace",
+    "ptrace-resumed": "ptrace", "coredump-live-regs": "ptrace",
 }
 
 
@@ -85,12 +96,17 @@ def reached(before: World, step: Step, after: World, trace: list) -> set[str]:
         found.add("kernel-fpu-over-sleeping-owner")
     if step.op == "run":
         found |= _at_user_entry(before, step, after, trace)
+        found |= _ptrace_read(before, step, trace)
     if step.get("task") and any(label == "vcpu_enter_guest: test TIF_NEED_FPU_LOAD" and result
                                 for label, result in trace) and (
             after.tasks[after.task_index(step.get("task"))].mode == GUEST_MODE):
         found.add("guest-reloaded")
     if step.op in ("irq", "run"):
         found |= _kernel_fpu_contexts(before, step, trace)
+    if step.op == "ptrace" and step.get("req") == "setfpregs":
+        found |= _ptrace_write(before, step)
+    if any(label == "fpu_sync_fpstate: test TIF_NEED_FPU_LOAD" and not result for label, result in trace):
+        found.add("coredump-live-regs")
     if any(label == "fpu_clone: test TIF_NEED_FPU_LOAD" and not result for label, result in trace):
         found.add("fork-live-parent")
     for label, slot in trace:
@@ -146,6 +162,28 @@ def _at_user_entry(before: World, step: Step, after: World, trace: list) -> set[
             found.add("sigreturn-ia32")
     if cont.args == ("kvm_vcpu_ioctl", "KVM_RUN"):
         found.add("kvm-run-returned")
+    if STOP_TRAP in cont.log:  # get_signal() took a ptrace stop on this path
+        found.add("ptrace-resumed")
+    return found
+
+
+def _ptrace_read(before: World, step: Step, trace: list) -> set[str]:
+    cont = before.tasks[before.task_index(step.get("task"))].cont
+    if cont.args[:2] == ("sys_ptrace", PTRACE_GETFPREGS) and any(label.endswith(": membuf_write")
+                                                                   for label, _ in trace):
+        return {"ptrace-read"}
+    return set()
+
+
+def _ptrace_write(before: World, step: Step) -> set[str]:
+    found = set()
+    tracer = before.tasks[before.task_index(step.get("task"))]
+    target = before.tasks[before.task_index(step.get("target"))]
+    if not target.tif:
+        found.add("ptrace-write-tif-clear")
+    last_cpu = before.fpus[target.fpu].last_cpu
+    if last_cpu >= 0 and last_cpu != tracer.cpu and before.cpus[last_cpu].owner == target.fpu:
+        found.add("ptrace-write-cached-elsewhere")
     return found
 
 

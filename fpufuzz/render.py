@@ -48,6 +48,8 @@ def task_rows(world: World) -> list[dict[str, str]]:
             where = "being forked"
         if task.sigpending:
             where += ", signal pending"
+        if task.stop:
+            where += ", ptrace stop pending" if task.stop == "trap" else ", stopped for its tracer"
         rows.append({"task": task.name or f"slot{index}", "kind": task.kind, "where": where,
                      "cpu": f"CPU{task.cpu}" + ("" if running is not None else " (off)"),
                      "TIF": str(int(task.tif)), "last_cpu": str(fpu.last_cpu), "fpstate": _fpstate(fpu),

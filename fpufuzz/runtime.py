@@ -30,8 +30,8 @@ import sys
 from fpufuzz import oracle
 from fpufuzz.errors import ModelError
 from fpufuzz.state import (DEAD_MODE, GUEST_MODE, INIT, INIT_PART, KDATA_PARTS, KERNEL_MODE, KERNEL_PART, NEW_MODE,
-                           PAGE_ABSENT,
-                           PAGE_NULL, PAGE_PRESENT, USER, WORKER, Cont, CpuId, Ctx, FpuId, TaskId, Value, World)
+                           PAGE_ABSENT, PAGE_NULL, PAGE_PRESENT, STOP_NONE, STOP_TRACED, STOP_TRAP, USER, WORKER, Cont,
+                           CpuId, Ctx, FpuId, TaskId, Value, World)
 
 # Kernel constants the modeled code uses, with the kernel's spellings.
 fpu_fpregs_owner_ctx = "fpu_fpregs_owner_ctx"
@@ -55,6 +55,12 @@ SOFTIRQ_OFFSET = 1 << 8
 SOFTIRQ_DISABLE_OFFSET = 2 * SOFTIRQ_OFFSET
 HARDIRQ_OFFSET = 1 << 16
 NET_RX_SOFTIRQ = 3  # the one modeled softirq vector (include/linux/interrupt.h)
+# ptrace (include/uapi/linux/ptrace.h, arch/x86/include/uapi/asm/ptrace-abi.h) and the FPU regset
+PTRACE_CONT, PTRACE_GETFPREGS, PTRACE_SETFPREGS = 7, 14, 15
+SIGTRAP, SIGABRT, CLD_STOPPED = 5, 6, 5
+TASK_TRACED = "TASK_TRACED"
+REGSET_FP = "NT_PRFPREG"  # x86_64's FPU regset (struct user_i387_struct): xfpregs_get() / xfpregs_set()
+XSTATE_COPY_FX = 0  # copy_xstate_to_uabi_buf(): the legacy FXSAVE area only
 
 _PER_CPU_FPU = {fpu_fpregs_owner_ctx: "owner", in_kernel_fpu: "in_kernel_fpu"}
 _THIS_FILE = __file__
@@ -97,6 +103,7 @@ class Kernel:
         self.pausable = pausable
         self.warnings: list[tuple[str, str]] = []
         self.findings: list = []  # oracle findings made at kernel events (kernel-FPU sections), as fpufuzz.oracle.Finding
+        self.readouts: list[tuple[int, int, Value]] = []  # (reader, target, value) a regset get() handed out
         self.trace = trace  # a list to append (label, result) of live events to, or None
         self.exit_reason = None  # the VM exit the world makes a guest take (a ``vmexit`` step), or None
         self._irq_regs = None  # set_irq_regs(): whether the hard interrupt being handled came from user mode
@@ -522,7 +529,7 @@ class Kernel:
         old = self.tasks[index]
         kind = WORKER if name.startswith("w") else USER
         self.tasks[index] = old._replace(name=name, kind=kind, mode=NEW_MODE, cpu=self.cpu, cont=None,
-                                         sigpending=False)
+                                         sigpending=False, stop=STOP_NONE)
         return TaskId(index)
 
     def memcpy_task_struct(self, dst: "TaskRef", src: "TaskRef") -> None:
@@ -569,18 +576,98 @@ class Kernel:
     # ------------------------------------------------------------ signals and user memory
 
     def signal_pending(self) -> bool:
-        """``TIF_SIGPENDING`` of the current task."""
-        return self._event(False, "test TIF_SIGPENDING", lambda: self.tasks[self.cpus[self.cpu].current].sigpending)
+        """``TIF_SIGPENDING`` of the current task (a signal, or a requested ptrace stop, is pending)."""
+        return self._event(False, "test TIF_SIGPENDING", self._signal_pending)
+
+    def _signal_pending(self) -> bool:
+        task = self.tasks[self.cpus[self.cpu].current]
+        return task.sigpending or task.stop == STOP_TRAP
 
     def get_signal(self) -> bool:
-        """kernel/signal.c: dequeue the pending signal (one, with a handler installed); True if there was one."""
-        return self._event(False, "get_signal", self._dequeue)
+        """kernel/signal.c: dequeue the pending signal (one, with a handler installed); True if there was one. A
+        requested ptrace stop (``JOBCTL_TRAP_STOP``) is taken first: ``do_jobctl_trap()`` stops the task for its
+        tracer, and once it is resumed the loop dequeues again (PTRACE_CONT with no signal: nothing)."""
+        got = self._event(False, "get_signal", self._dequeue)
+        if got == STOP_TRAP:
+            self.do_jobctl_trap()
+            got = self._event(False, "get_signal", self._dequeue)
+        return got
 
-    def _dequeue(self) -> bool:
+    def _dequeue(self) -> bool | str:
         index = self.cpus[self.cpu].current
+        if self.tasks[index].stop == STOP_TRAP:
+            self.tasks[index] = self.tasks[index]._replace(stop=STOP_NONE)
+            return STOP_TRAP
         pending = self.tasks[index].sigpending
         self.tasks[index] = self.tasks[index]._replace(sigpending=False)
         return pending
+
+    # ------------------------------------------------------------ ptrace and regsets
+
+    def set_special_state(self, state: str) -> None:
+        """``set_special_state(TASK_TRACED)`` (include/linux/sched.h), under the siglock with interrupts off: the
+        current task will sleep for its tracer at its next ``schedule()``."""
+        if state != TASK_TRACED:
+            raise ModelError(f"task state {state!r} is not modeled (only TASK_TRACED is)")
+        self._event(False, "set TASK_TRACED", self._set_stop, self.cpus[self.cpu].current, STOP_TRACED)
+
+    def _set_stop(self, index: int, stop: str) -> None:
+        self.tasks[index] = self.tasks[index]._replace(stop=stop)
+
+    def schedule(self) -> None:
+        """kernel/sched/core.c: the current task, no longer ``TASK_RUNNING``, gives up its CPU: a context switch to
+        this CPU's idle task (the scheduler's choice; any task can be switched in from there), and the path sleeps
+        here, switched out, until it is woken and switched in again -- on whatever CPU -- and resumes after it."""
+        asleep = self._i >= self._nreplay  # live: it goes to sleep now; replayed: it is resuming after the wake-up
+        prev = self.current
+        idle = next(i for i, t in enumerate(self.tasks) if t.kind == "idle" and t.cpu == self.cpu)
+        pausable, self.pausable = self.pausable, False  # interrupts are off through the switch
+        self.context_switch(prev, self.task(idle))
+        self.pausable = pausable
+        self._event(False, "schedule", _nothing)
+        if asleep:
+            raise Pause(self._label("schedule"))
+
+    def wake_up_state(self, p: "TaskRef", state: str) -> bool:
+        """kernel/sched/core.c: wake ``p`` if it sleeps in ``state`` (``__TASK_TRACED``): it is runnable again and
+        resumes where it slept once the scheduler switches it in. True if it was woken."""
+        return self._event(False, "wake_up_state", self._wake_traced, p.index)
+
+    def _wake_traced(self, index: int) -> bool:
+        if self.tasks[index].stop != STOP_TRACED:
+            return False
+        self._set_stop(index, STOP_NONE)
+        return True
+
+    def membuf_for(self, reader: "TaskRef", target: "TaskRef") -> "Membuf":
+        """The ``struct membuf`` a regset's get() fills (``regset_get_alloc()``): a kernel buffer about ``target``
+        whose contents then reach ``reader``'s user space as they are -- the tracer's PTRACE_GETFPREGS buffer, the
+        core file. Allocating it touches no FPU state: not an event."""
+        return Membuf(reader.index, target.index)
+
+    def membuf_write(self, to: "Membuf", regs: Value) -> None:
+        """``membuf_write()`` (include/linux/regset.h) of an FXSAVE image: what user space will read. The oracle
+        checks it against the program state of the task it describes (fpufuzz/oracle.py, ``regset``)."""
+        self._event(False, "membuf_write", self._membuf_write, to, regs)
+
+    def _membuf_write(self, to: "Membuf", regs: Value) -> Value:
+        self.readouts.append((to.reader, to.target, regs))
+        return regs
+
+    def user_regset_copyin(self, ubuf: Value) -> Value:
+        """``user_regset_copyin()`` (include/linux/regset.h): copy the new FXSAVE image in from the tracer's buffer.
+        The model passes the buffer's contents (``ubuf``, the user part the tracer's program chose) by value; the
+        copy may fault and sleep, so it is an interleaving point."""
+        return self._event(True, "copy_from_user", lambda: ubuf)
+
+    def memcpy_fxsave(self, fpstate: "FpstateRef", newstate: Value) -> None:
+        """``memcpy(&fpstate->regs.fxsave, &newstate, sizeof(newstate))``: the legacy FXSAVE area holds the user part
+        (x87/SSE) of the image; the supervisor components elsewhere in the XSAVE buffer are kept. One event."""
+        self._event(True, "write fpstate->regs.fxsave", self._write_fxsave, fpstate.fpu_id, newstate)
+
+    def _write_fxsave(self, fpu_id: int, newstate: Value) -> None:
+        image = self.fpus[fpu_id].fpstate
+        self.fpus[fpu_id] = self.fpus[fpu_id]._replace(fpstate=Value(newstate.user, image.sup))
 
     def user_sigframe(self) -> "UserBuf | None":
         """The FPU area of the current task's signal frame in user memory, as ``get_sigframe()`` computes it on
@@ -919,6 +1006,16 @@ class UserBuf:
 
     def __hash__(self) -> int:
         return hash(("user", self.index))
+
+
+class Membuf:
+    """``struct membuf``: a kernel buffer a regset's get() writes, about task slot ``target``, whose contents go to
+    the user space of task slot ``reader``."""
+
+    __slots__ = ("reader", "target")
+
+    def __init__(self, reader: int, target: int):
+        self.reader, self.target = reader, target
 
 
 class _InitFpstate:

@@ -85,6 +85,10 @@ GUEST_MODE = "guest"
 # faulting it in makes it present); bad (the fault cannot be resolved: not mapped). NULL: the program passed a
 # NULL fpstate pointer to sigreturn.
 PAGE_PRESENT, PAGE_ABSENT, PAGE_BAD, PAGE_NULL = "present", "absent", "bad", "null"
+# A task's ptrace stop (``Task.stop``): none; TRAP, a stop was requested (``JOBCTL_TRAP_STOP``, with
+# ``TIF_SIGPENDING``: its tracer's PTRACE_INTERRUPT) and it will stop in ``get_signal()`` on its way to user mode;
+# TRACED, stopped in ``ptrace_stop()`` (``TASK_TRACED``): switched out and not runnable until PTRACE_CONT.
+STOP_NONE, STOP_TRAP, STOP_TRACED = "", "trap", "traced"
 
 
 class Cont(NamedTuple):
@@ -133,6 +137,7 @@ class Task(NamedTuple):
     fpu: int  # identity of its struct fpu (an address in the kernel; may be reused)
     cont: Cont | None  # where it is paused in the kernel; None in user mode or at rest
     sigpending: bool = False  # a signal is pending (TIF_SIGPENDING), to be delivered on the way to user mode
+    stop: str = STOP_NONE  # ptrace: STOP_TRAP (a stop requested) or STOP_TRACED (stopped for its tracer)
 
     @property
     def alive(self) -> bool:

@@ -47,7 +47,8 @@ USER_VARIANTS = {
         UNREACHABLE = {"restore-skipped": "without an owner tag the restore is never skipped",
                        "switched-in-on-owner-cpu": "no CPU is ever tagged with a user task's fpu",
                        "kernel-fpu-over-sleeping-owner": "likewise: no owner tag to find",
-                       "fork-reused-cached-fpu": "likewise: no owner tag can name a freed fpu"}
+                       "fork-reused-cached-fpu": "likewise: no owner tag can name a freed fpu",
+                       "ptrace-write-cached-elsewhere": "likewise: only a signal handler's start tags a CPU"}
 
         def fpregs_restore_userregs(k):
             fpu = k.current.thread.fpu
