@@ -85,6 +85,8 @@ def successors(model: Model, world: World):
             yield Step.make("run", task=task, until=until), result.world, violations
             if after.cont is None or violations or after.mode == GUEST_MODE:  # a VM entry stops the path
                 break
+            if result.world.running_on(result.world.task_index(task)) is None:  # it went to sleep (ptrace_stop())
+                break
             current = result.world
 
 

@@ -147,3 +147,10 @@ def test_the_explorer_finds_the_pre_2022_irq_fpu_usable_bug_and_the_2025_shape_i
     assert [s.op for s in found.steps].count("irq") == 1
     clean = explore(model_of("kernel_fpu_bh_disable", cpus=1, users=1, kthreads=0, softirq=True))
     assert (clean.outcome, clean.complete) == ("clean", True)
+
+
+def test_the_explorer_follows_a_tracee_into_its_ptrace_stop():
+    """A run that ends with its task asleep in ptrace_stop() is one transition (the task is off its CPU: running it
+    on would be an illegal step), and the tracer's requests are explored from there."""
+    result = explore(model_of("force_restore_cpu_invalidate", cpus=1, users=2, kthreads=0, ptrace=True), max_depth=6)
+    assert result.outcome == "clean" and result.depth == 6 and not result.complete
