@@ -98,6 +98,9 @@ def _summary(results: list[FuzzResult], console: Console, saved: dict[str, str])
         if r.missing:
             console.print(f"[red]{r.variant.name}: never reached: {', '.join(sorted(r.missing))}[/] "
                           f"({'; '.join(SOMETIMES[m] for m in sorted(r.missing))})")
+        if r.undrawn:
+            console.print(f"[red]{r.variant.name}: never took a step of kind: {', '.join(sorted(r.undrawn))}[/] "
+                          "(the machine has them; a longer profile, or a rule that draws them)")
         if r.case:
             console.print(f"\n[bold]{r.variant.name}[/]: minimized case:")
             console.print(corpus.render(r.case), markup=False, highlight=False)
@@ -112,5 +115,6 @@ def _as_json(r: FuzzResult, saved: str | None) -> dict:
             "seconds_to_violation": r.campaign.first_violation,
             "examples_to_violation": r.campaign.examples_to_violation,
             "reached": sorted(r.campaign.reached), "missing": sorted(r.missing),
+            "drawn": dict(sorted(r.campaign.drawn.items())), "undrawn": sorted(r.undrawn),
             "diagnostics": r.campaign.diagnostics, "message": r.message or None,
             "case": corpus.render(r.case) if r.case else None, "saved": saved}

@@ -14,7 +14,7 @@ from fpufuzz.determinism import without_local_constants
 from fpufuzz.config import WHOLE, Config
 from fpufuzz.corpus import Case
 from fpufuzz.machine import Campaign, Violation, machine_for
-from fpufuzz.ops import Model, Step
+from fpufuzz.ops import Model, Step, kinds
 from fpufuzz.reach import SOMETIMES, reachable_on
 from fpufuzz.shrink import minimize
 from fpufuzz.variant import Variant
@@ -33,12 +33,14 @@ class FuzzResult:
     case: Case | None = None  # the minimized failing case, with its outcome on every variant
     message: str = ""
     missing: set[str] = field(default_factory=set)  # reachability a clean verdict needed and did not get
+    undrawn: set[str] = field(default_factory=set)  # kinds of step the machine has and the campaign never took
 
     @property
     def as_expected(self) -> bool:
-        """The variant's EXPECT holds: its violation was found, or it is clean and reached what it can reach."""
+        """The variant's EXPECT holds: its violation was found, or it is clean, reached what it can reach and took
+        every kind of step its machine has."""
         if self.variant.expect == "clean":
-            return self.outcome == "clean" and not self.missing
+            return self.outcome == "clean" and not self.missing and not self.undrawn
         return same_bug(self.outcome, self.variant.expect)
 
 
@@ -80,6 +82,7 @@ def fuzz(variant: Variant, config: Config | None = None, profile: str = "ci", se
     result.elapsed = time.perf_counter() - start
     if result.outcome == "clean":
         result.missing = required_reachability(variant, config) - campaign.reached
+        result.undrawn = kinds(config) - set(campaign.drawn)
     return result
 
 

@@ -11,6 +11,7 @@ properties (fpufuzz/reach.py) are collected for the verdict. A failure's step li
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
@@ -49,6 +50,7 @@ class Campaign:
     examples: int = 0
     steps: int = 0
     reached: set[str] = field(default_factory=set)
+    drawn: Counter = field(default_factory=Counter)  # steps taken, by kind (fpufuzz.ops.kind)
     diagnostics: dict[str, int] = field(default_factory=dict)
     first_violation: float | None = None  # seconds from start to the first violation
     examples_to_violation: int | None = None
@@ -102,6 +104,7 @@ class _Base(RuleBasedStateMachine):
             self.recent = [task] + [t for t in self.recent if t != task]
         campaign = self.campaign
         campaign.steps += 1
+        campaign.drawn[ops.kind(step)] += 1
         campaign.reached |= reach.reached(before, step, result.world, trace)
         for finding in result.findings:
             if finding.kind == "violation":

@@ -53,7 +53,13 @@ from fpufuzz.state import (GUEST_MODE, IDLE, INIT_PART, KERNEL_MODE, KERNEL_PART
 SYSCALLS = {"execve": "sys_execve", "simd": "simd_work", "getpid": "sys_getpid", "exit": "sys_exit",
             "abort": "sys_tgkill",
             "kvm_create_vcpu": ("kvm_vm_ioctl", "KVM_CREATE_VCPU"), "kvm_run": ("kvm_vcpu_ioctl", "KVM_RUN")}
-SYSCALL_FAMILIES = {"exit": "lifecycle", "abort": "ptrace"}  # syscalls of an operation family (a config option)
+# The operation family (a config option) each kind of step belongs to; steps of no family are the core model's.
+# A kind is the op, or the op with the argument that selects its kernel path (``kind()``).
+FAMILY = {"fork": "lifecycle", "syscall call=exit": "lifecycle", "kwork work=exit": "lifecycle",
+          "signal": "signals", "frame_write": "signals", "sigreturn": "signals",
+          "syscall call=kvm_create_vcpu": "kvm", "syscall call=kvm_run": "kvm", "guest_write": "kvm", "vmexit": "kvm",
+          "irq work=softirq": "softirq",
+          "stop": "ptrace", "ptrace": "ptrace", "syscall call=abort": "ptrace"}
 KVM_CALLS = ("kvm_create_vcpu", "kvm_run")
 VMEXITS = ("kernel", "user")
 PTRACE_REQUESTS = {"getfpregs": PTRACE_GETFPREGS, "setfpregs": PTRACE_SETFPREGS, "cont": PTRACE_CONT}
@@ -66,6 +72,7 @@ XRSTOR = ("keeps", "modifies")
 ABIS = ("64", "ia32")
 SIGRETURN_PATHS = {"64": "sys_rt_sigreturn", "ia32": "sys32_rt_sigreturn"}
 DONE = "done"
+PATH_CHOICES = ("call", "work", "req", "exit", "frame")  # step arguments that choose which kernel path runs
 
 # op -> ordered parameters; a value of None means free text, else the allowed values.
 OPS: dict[str, dict[str, object]] = {
@@ -154,6 +161,8 @@ class Model:
         handler = _HANDLERS.get(step.op)
         if handler is None:
             raise IllegalStep(f"unknown operation {step.op!r}; known: {', '.join(OPS)}")
+        if family(kind(step)) is not None:
+            _check_enabled(self.config, family(kind(step)))
         result = handler(self, world, step, trace)
         others = oracle.non_interference(world, result.world, _actors(world, step))
         return result._replace(findings=result.findings + tuple(others)) if others else result
@@ -251,8 +260,6 @@ def _syscall(model: Model, world: World, step: Step, trace) -> StepResult:
     call = step.get("call")
     if call not in SYSCALLS:
         raise IllegalStep(f"unknown syscall {call!r}; known: {', '.join(SYSCALLS)}")
-    if call in SYSCALL_FAMILIES:
-        _check_enabled(model.config, SYSCALL_FAMILIES[call])
     if call in KVM_CALLS:
         _check_vcpu(model.config, world, index, call)
     target = SYSCALLS[call] if isinstance(SYSCALLS[call], tuple) else (SYSCALLS[call],)
@@ -267,7 +274,6 @@ def _syscall(model: Model, world: World, step: Step, trace) -> StepResult:
 
 
 def _check_vcpu(config: Config, world: World, index: int, call: str) -> None:
-    _check_enabled(config, "kvm")
     has_vcpu = world.expect_guest[index] is not None
     if call == "kvm_create_vcpu" and has_vcpu:
         raise IllegalStep(f"{world.tasks[index].name}'s program has created its vCPU already (one per program)")
@@ -276,7 +282,6 @@ def _check_vcpu(config: Config, world: World, index: int, call: str) -> None:
 
 
 def _in_guest_mode(model: Model, world: World, step: Step, what: str) -> int:
-    _check_enabled(model.config, "kvm")
     index = _task(world, step)
     if world.tasks[index].mode != GUEST_MODE:
         raise IllegalStep(f"{world.tasks[index].name} is not running guest code, so it cannot {what}")
@@ -310,6 +315,39 @@ def _in_user_mode(world: World, step: Step, what: str) -> int:
     return index
 
 
+def kind(step: Step) -> str:
+    """The step's kind: its op, with the argument that selects its kernel path if it has one (``syscall
+    call=execve``, ``irq work=softirq``, ``sigreturn frame=null``, ...)."""
+    for name in PATH_CHOICES:
+        value = step.get(name)
+        if value is not None:
+            return f"{step.op} {name}={value}"
+    return step.op
+
+
+def family(kind: str) -> str | None:
+    """The operation family of steps of this kind, None for the core model's."""
+    return FAMILY.get(kind, FAMILY.get(kind.split()[0]))
+
+
+def enabled_kind(config: Config, kind: str) -> bool:
+    """Whether the machine has the operation family of steps of this kind."""
+    return family(kind) is None or getattr(config, family(kind))
+
+
+def kinds(config: Config) -> set[str]:
+    """Every kind of step a machine with ``config``'s operation families can take (whether its size allows one:
+    ``kwork`` needs a kernel thread or a forked worker)."""
+    found = set()
+    for op, params in OPS.items():
+        choices = [f"{op} {name}={value}" for name in PATH_CHOICES if isinstance(params.get(name), tuple)
+                   for value in params[name]]
+        found |= {k for k in choices or [op] if enabled_kind(config, k)}
+    if not config.kthreads and not config.lifecycle:
+        found = {k for k in found if not k.startswith("kwork")}
+    return found
+
+
 def _check_enabled(config: Config, family: str) -> None:
     if not getattr(config, family):
         raise IllegalStep(f"the machine runs without {family} operations; enable them with config {family}=yes")
@@ -326,7 +364,6 @@ def _fork(model: Model, world: World, step: Step, trace) -> StepResult:
     """The parent enters clone(); ``copy_process()`` will allocate the child's task_struct (the most recently freed
     slot when it gets there). A free slot is needed now, so the step means something; a fork that finds none by
     then fails with -ENOMEM, as in the kernel."""
-    _check_enabled(model.config, "lifecycle")
     parent = _in_user_mode(world, step, "fork")
     name = step.get("child")
     if not isinstance(name, str) or name[:1] not in CHILD_KINDS or not name[1:].isdigit():
@@ -345,7 +382,6 @@ def _fork(model: Model, world: World, step: Step, trace) -> StepResult:
 def _signal(model: Model, world: World, step: Step, trace) -> StepResult:
     """A signal is sent to a task running in user mode: the IPI brings it into the kernel, and the signal is
     delivered on its way back. The handler's frame goes to a page in the state the step names."""
-    _check_enabled(model.config, "signals")
     index = _in_user_mode(world, step, "take a signal")
     if world.expect_frame[index] is not None or world.tasks[index].sigpending:
         raise IllegalStep(f"{world.tasks[index].name} is in its handler already (the signal is blocked there); "
@@ -359,7 +395,6 @@ def _signal(model: Model, world: World, step: Step, trace) -> StepResult:
 
 def _frame_write(model: Model, world: World, step: Step, trace) -> StepResult:
     """The program writes the FPU part of its signal frame (it owns that memory); the page is present after."""
-    _check_enabled(model.config, "signals")
     index = _in_user_mode(world, step, "write its signal frame")
     if world.expect_frame[index] is None:
         raise IllegalStep(f"{world.tasks[index].name} has no signal frame (no signal was delivered)")
@@ -370,7 +405,6 @@ def _frame_write(model: Model, world: World, step: Step, trace) -> StepResult:
 
 def _sigreturn(model: Model, world: World, step: Step, trace) -> StepResult:
     """The handler returns: rt_sigreturn(), with the frame's page in the state the step names."""
-    _check_enabled(model.config, "signals")
     index = _in_user_mode(world, step, "return from a handler")
     if world.expect_frame[index] is None:
         raise IllegalStep(f"{world.tasks[index].name} is not in a signal handler")
@@ -410,7 +444,6 @@ def _stop(model: Model, world: World, step: Step, trace) -> StepResult:
     """The task's tracer stops it (PTRACE_INTERRUPT): the task, running in user mode, is kicked into the kernel with
     the stop pending and will stop in ``get_signal()`` → ``ptrace_stop()`` on its way back. Simplification: the
     tracer's PTRACE_INTERRUPT call touches no FPU state and is not modeled; any other user task may trace it."""
-    _check_enabled(model.config, "ptrace")
     index = _in_user_mode(world, step, "be stopped for a tracer")
     if not tracers(world, index):
         raise IllegalStep(f"{world.tasks[index].name} has no tracer: no other user task is alive")
@@ -421,7 +454,6 @@ def _stop(model: Model, world: World, step: Step, trace) -> StepResult:
 def _ptrace(model: Model, world: World, step: Step, trace) -> StepResult:
     """A tracer's ptrace(2) request on a task stopped for it. For ``setfpregs`` the tracer's program chooses new
     contents (a fresh value), and the tracee's program must see them when it runs again (reference I10)."""
-    _check_enabled(model.config, "ptrace")
     tracer = _in_user_mode(world, step, "make a ptrace request")
     target = _task(world, step, "target")
     req = _choice(step, "req", PTRACE_REQUESTS)
@@ -471,8 +503,6 @@ def _kwork(model: Model, world: World, step: Step, trace) -> StepResult:
     work = step.get("work")
     if work not in KWORKS:
         raise IllegalStep(f"unknown work {work!r}; known: {', '.join(KWORKS)}")
-    if work == "exit":
-        _check_enabled(model.config, "lifecycle")
     return StepResult(_set_task(world, index, cont=model.fresh_path(world, index, "kthread_work", KWORKS[work])), ())
 
 
@@ -632,8 +662,6 @@ def _irq(model: Model, world: World, step: Step, trace) -> StepResult:
     work = step.get("work")
     if work not in WORKS:
         raise IllegalStep(f"unknown work {work!r}; known: {', '.join(WORKS)}")
-    if work == "softirq":
-        _check_enabled(model.config, "softirq")
     _check_interruptible(world, cpu)
     if model.config.preempt_rt and world.cpus[cpu].ctx.atomic:
         # PREEMPT_RT runs interrupt handlers as threads: their kernel-FPU work waits until the CPU can schedule.
@@ -750,7 +778,7 @@ def _user_steps(config: Config, world: World, index: int) -> list[Step]:
     name = world.tasks[index].name
     steps = [Step.make("user_write", task=name)]
     steps.extend(Step.make("syscall", task=name, call=c) for c in SYSCALLS
-                 if (c not in SYSCALL_FAMILIES or getattr(config, SYSCALL_FAMILIES[c]))
+                 if enabled_kind(config, f"syscall call={c}")
                  and (c not in KVM_CALLS or _vcpu_call(config, world, index, c)))
     if config.lifecycle and world.free:
         steps.extend(Step.make("fork", task=name, child=child_name(world, prefix)) for prefix in CHILD_KINDS)

@@ -44,6 +44,7 @@ def test_fuzz_variant(name, fuzz_profile, fuzz_config, artifacts):
         assert result.outcome == "clean", f"{name} is expected clean but {result.message}{report}"
         assert not result.missing, (f"{name}: a clean verdict that never reached {sorted(result.missing)} is not "
                                     "evidence; declare UNREACHABLE with a reason if the variant cannot reach them")
+        assert not result.undrawn, f"{name}: the campaign never took a step of kind {sorted(result.undrawn)}"
     else:
         # user-regs and sigframe are the same stale registers met at two observation points (fpufuzz.fuzz.same_bug)
         assert same_bug(result.outcome, v.expect), (
