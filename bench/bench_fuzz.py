@@ -2,11 +2,19 @@
 compares with a naive machine (one rule drawing any legal step).
 
     python bench/bench_fuzz.py [--seeds 20] [--naive-seeds 20] [--examples 3000] [--variant NAME ...]
+                               [--config "cpus=2 users=1 kthreads=0"] [--rules]
 
 For every variant whose EXPECT names a violation, over seeds 0..N-1 of the ``ci`` profile (derandomization off,
-each seed its own run): found in how many seeds, seconds and examples to the first violation (median, max),
-minimized length (and in how many seeds it equals the shortest seen), and the explorer's shortest counterexample
-for comparison. Prints figures; asserts nothing.
+each seed its own run): found in how many seeds, seconds and examples to the first violation (median, max, and
+every seed's count, sorted, so the tail shows), minimized length (and in how many seeds it equals the shortest
+seen), and the explorer's shortest counterexample for comparison. A violation at the other observation point of
+stale registers counts as found, as in the fuzz tests (``fpufuzz.fuzz.same_bug``).
+
+``--config`` runs the machine in case-header spelling plus the families the variant declares (FAMILIES), as the
+fuzz tests do (their machine: ``cpus=2 users=2 kthreads=1 lifecycle=yes signals=yes``); without it, the whole
+machine of ``fpufuzz fuzz``. ``--rules`` adds, per variant, where the machine spends its rule draws over the
+campaigns: each rule's share of the draws, and of the draws where its precondition held.
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -14,17 +22,23 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import replace
 
 from fpufuzz import Config, Model, variant
+from fpufuzz.config import WHOLE
+from fpufuzz.corpus import _config
 from fpufuzz.explore import explore
-from fpufuzz.fuzz import fuzz
+from fpufuzz.fuzz import fuzz, same_bug
+from fpufuzz.machine import FpuMachine
 
 
-def campaign(v, seed: int, examples: int, naive: bool = False):
+def campaign(v, config, seed: int, examples: int, naive: bool = False):
     start = time.perf_counter()
-    result = fuzz(v, profile="ci", seed=seed, examples=examples, naive=naive)
+    result = fuzz(v, config, profile="ci", seed=seed, examples=examples, naive=naive)
     seconds = result.campaign.first_violation
-    return {"found": result.outcome == v.expect, "seconds": seconds if seconds is not None else
+    return {"found": same_bug(result.outcome, v.expect), "seconds": seconds if seconds is not None else
             time.perf_counter() - start, "examples": result.campaign.examples_to_violation or
             result.campaign.examples, "length": len(result.steps) if result.steps else None}
 
@@ -42,7 +56,42 @@ def summarize(label: str, runs: list[dict]) -> dict:
                           f"{len(lengths)}"
     print(f"  {label:34} found {line['found']:>6}  median {line['median_s']:6.2f}s  max {line['max_s']:6.2f}s  "
           f"median examples {line['median_examples']:6.0f}  {line.get('lengths', '')}", flush=True)
+    each = sorted((r["examples"], "" if r["found"] else " (not found)") for r in runs)
+    print(f"  {'':34} examples per seed: {', '.join(f'{n}{miss}' for n, miss in each)}", flush=True)
     return line
+
+
+@contextmanager
+def rule_draws(counts: Counter, enabled: Counter):
+    """Count, per rule of the fuzzer's machine, how often it runs (``counts``) and in how many rule draws its
+    preconditions held (``enabled``; ``enabled["draws"]`` is the number of draws). Instrumentation only: it wraps
+    the functions Hypothesis's rule markers call, and puts them back."""
+    markers = {name: getattr(getattr(FpuMachine, name), "hypothesis_stateful_rule", None) for name in dir(FpuMachine)}
+    markers = {name: m for name, m in markers.items() if m is not None}
+    originals = {name: m.function for name, m in markers.items()}
+
+    def wrap(name, function):
+        def counted(machine, **arguments):
+            counts[name] += 1
+            enabled["draws"] += 1
+            enabled.update(n for n, m in markers.items() if all(p(machine) for p in m.preconditions))
+            return function(machine, **arguments)
+        return counted
+
+    for name, m in markers.items():
+        m.function = wrap(name, m.function)
+    try:
+        yield
+    finally:
+        for name, m in markers.items():
+            m.function = originals[name]
+
+
+def print_rule_draws(counts: Counter, enabled: Counter) -> None:
+    draws = max(enabled["draws"], 1)
+    shares = ", ".join(f"{name} {100 * n / draws:.0f}% (enabled in {100 * enabled[name] / draws:.0f}%)"
+                       for name, n in counts.most_common())
+    print(f"  {'':34} rule draws ({enabled['draws']}): {shares or 'none (found at boot)'}", flush=True)
 
 
 def main() -> None:
@@ -51,13 +100,23 @@ def main() -> None:
     parser.add_argument("--naive-seeds", type=int, default=20)
     parser.add_argument("--examples", type=int, default=3000, help="budget per seed (unfound seeds count it)")
     parser.add_argument("--variant", action="append")
+    parser.add_argument("--config", help="the machine, as in a case header; the variant's FAMILIES are added")
+    parser.add_argument("--rules", action="store_true", help="print each rule's share of the draws")
     args = parser.parse_args()
     names = args.variant or [n for n in variant.names() if variant.load(n).expect != "clean"]
-    print(f"fpufuzz fuzzer benchmark: {args.seeds} seeds, budget {args.examples} examples per seed, profile ci")
+    base = _config("--config", (0, args.config)) if args.config else Config(**WHOLE)
+    print(f"fpufuzz fuzzer benchmark: {args.seeds} seeds, budget {args.examples} examples per seed, profile ci, "
+          f"machine {base.header()}{' plus FAMILIES' if args.config else ''}")
     results = {}
     for name in names:
         v = variant.load(name)
-        results[name] = summarize(name, [campaign(v, seed, args.examples) for seed in range(args.seeds)])
+        config = replace(base, **dict.fromkeys(v.families, True))
+        counts, enabled = Counter(), Counter()
+        with rule_draws(counts, enabled) if args.rules else contextmanager(lambda: (yield))():
+            runs = [campaign(v, config, seed, args.examples) for seed in range(args.seeds)]
+        results[name] = summarize(name, runs)
+        if args.rules:
+            print_rule_draws(counts, enabled)
         shortest = explore(Model(v, Config(cpus=2, users=1, kthreads=0)), max_depth=12)
         if shortest.steps:
             print(f"  {'':34} the explorer's shortest counterexample (cpus=2 users=1 kthreads=0): "
@@ -65,7 +124,7 @@ def main() -> None:
     if args.naive_seeds and "original" in names:
         v = variant.load("original")
         naive = summarize("original (naive machine)",
-                          [campaign(v, seed, args.examples, naive=True) for seed in range(args.naive_seeds)])
+                          [campaign(v, base, seed, args.examples, naive=True) for seed in range(args.naive_seeds)])
         ratio = naive["median_s"] / results["original"]["median_s"]
         print(f"  speed-up over the naive machine on original (median time to first violation): {ratio:.1f}x"
               f"{'  (naive not found in every seed: a lower bound)' if naive['found'] != f'{args.naive_seeds}/{args.naive_seeds}' else ''}")
