@@ -284,20 +284,25 @@ class FpuMachine(_Base):
                 self.apply(Step.make("schedule", cpu=cpu, next=task))
                 self.apply(Step.make("run", task=task, until=DONE))
 
-    @precondition(lambda self: "user_write" in self.legal)
+    @precondition(lambda self: self._can_act("user_write"))
     @rule(pick=PICK)
     def user_write(self, pick):
-        self.apply(_pick(self.legal["user_write"], pick))
+        steps, _ = self._program_steps("user_write", pick)
+        if steps:
+            self.apply(steps[0])
 
-    @precondition(lambda self: "syscall" in self.legal)
+    @precondition(lambda self: self._can_act("syscall"))
     @rule(pick=PICK, plan=PLAN, compute=COMPUTE, entries=ENTRIES)
     def syscall(self, pick, plan, compute, entries):
         """A system call other than exit and abort (which have their own rule, so tasks do not die at every fourth
         call). KVM's are one choice among them, not a rule of their own: a rule more would thin out every other
-        rule's share (the seed's bug took several times more examples with one). The vCPU is created first if the program has
-        none; KVM_RUN goes on with the guest's run (``entries``)."""
-        steps = [s for s in self.legal["syscall"] if s.get("call") not in _OWN_RULES]
-        kvm = [s for s in self.legal["syscall"] if s.get("call") in ops.KVM_CALLS]
+        rule's share (the seed's bug took several times more examples with one). The vCPU is created first if the
+        program has none; KVM_RUN goes on with the guest's run (``entries``)."""
+        calls, pick = self._program_steps("syscall", pick)
+        steps = [s for s in calls if s.get("call") not in _OWN_RULES]
+        kvm = [s for s in calls if s.get("call") in ops.KVM_CALLS]
+        if not steps + kvm:
+            return
         step = _pick(steps + kvm, pick)
         if step.get("call") == "kvm_create_vcpu":
             self.apply(step)
@@ -325,6 +330,29 @@ class FpuMachine(_Base):
             aborts = []
         self._enter(aborts if dump and aborts else [step], 0, plan)
 
+    def _can_act(self, op: str) -> bool:
+        return op in self.legal or bool(self._returning)
+
+    @property
+    def _returning(self) -> list[str]:
+        """User tasks running on a CPU inside a kernel path (not in guest code): a rule for what a program does
+        (compute, make a call, take a signal, ...) may pick one and follow it back to user mode first. Most
+        scheduler moves leave a task preempted on its way out; without this, those rules were enabled in a quarter
+        of the draws and the scheduler's in nearly all (docs/fuzzing.md, 'Where the examples go')."""
+        return self._once("returning", lambda: [t.name for i, t in enumerate(self.world.tasks)
+                                                if t.kind == "user" and t.alive and t.cont is not None
+                                                and t.mode != GUEST_MODE and self.world.running_on(i) is not None])
+
+    def _program_steps(self, op: str, pick: int) -> tuple[list[Step], int]:
+        """The ``op`` steps of one user task, picked among those that can take one now and those on their way back
+        to user mode (followed there first, so they may have died or stopped: then none), and what is left of
+        ``pick``."""
+        actors = sorted({s.get("task") for s in self.legal.get(op, ())} | set(self._returning), key=self._rank_task)
+        task = _pick(actors, pick)
+        if task in self._returning:
+            self.follow(task, ())
+        return [s for s in self.legal.get(op, ()) if s.get("task") == task], pick // len(actors)
+
     def _enter(self, steps: list[Step], pick: int, plan, compute: bool = False) -> None:
         """Take one of ``steps`` (a way into the kernel), the program computing first if ``compute``, and follow
         the task's path with ``plan``."""
@@ -348,10 +376,12 @@ class FpuMachine(_Base):
         task = self.world.tasks[self.world.task_index(name)]
         return any(cpu.owner == task.fpu for c, cpu in enumerate(self.world.cpus) if c != task.cpu)
 
-    @precondition(lambda self: "fork" in self.legal)
+    @precondition(lambda self: self._can_act("fork"))
     @rule(pick=PICK, plan=PLAN)
     def fork(self, pick, plan):
-        self._enter(self.legal["fork"], pick, plan)
+        steps, pick = self._program_steps("fork", pick)
+        if steps:
+            self._enter(steps, pick, plan)
 
     @precondition(lambda self: bool(self._forkers))
     @rule(pick=PICK, replacement=PICK, plan=PLAN)
@@ -390,20 +420,26 @@ class FpuMachine(_Base):
         free = self.world.free
         return bool(free) and any(cpu.owner == self.world.tasks[free[0]].fpu for cpu in self.world.cpus)
 
-    @precondition(lambda self: "signal" in self.legal)
+    @precondition(lambda self: self._can_act("signal"))
     @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
     def signal(self, pick, plan, compute):
-        self._enter(self.legal["signal"], pick, plan, compute)
+        steps, pick = self._program_steps("signal", pick)
+        if steps:
+            self._enter(steps, pick, plan, compute)
 
-    @precondition(lambda self: "frame_write" in self.legal)
+    @precondition(lambda self: self._can_act("frame_write"))
     @rule(pick=PICK)
     def frame_write(self, pick):
-        self.apply(_pick(self.legal["frame_write"], pick))
+        steps, _ = self._program_steps("frame_write", pick)
+        if steps:
+            self.apply(steps[0])
 
-    @precondition(lambda self: "sigreturn" in self.legal)
+    @precondition(lambda self: self._can_act("sigreturn"))
     @rule(pick=PICK, plan=PLAN, compute=COMPUTE)
     def sigreturn(self, pick, plan, compute):
-        self._enter(self.legal["sigreturn"], pick, plan, compute)
+        steps, pick = self._program_steps("sigreturn", pick)
+        if steps:
+            self._enter(steps, pick, plan, compute)
 
     @precondition(lambda self: "vmexit" in self.legal)
     @rule(pick=PICK, entries=ENTRIES)

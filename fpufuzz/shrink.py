@@ -3,8 +3,8 @@
 Hypothesis shrinks choice sequences; a step list found by the machine still carries scheduling round trips and
 runs cut into pieces at every interleaving point. This pass works on the concrete steps (corpus spelling): it
 merges consecutive runs of one task, then removes steps, single and in pairs, for as long as the replay still
-ends in a violation of the same invariant. The result is 1-minimal: removing any one step, or any two, loses the
-violation. It is not always the shortest counterexample that exists; the explorer gives that.
+ends in a violation of the same invariant, and tries the CPU's idle task in place of a task switched in (then
+removes again). The result is 1-minimal: removing any one step, or any two, loses the violation. It is not always the shortest counterexample that exists; the explorer gives that.
 """
 
 from __future__ import annotations
@@ -50,6 +50,12 @@ def minimize(model: Model, steps: list[Step], invariant: str) -> list[Step]:
     merged = merge_runs(steps)
     if (end := violates(model, merged, invariant)) is not None:
         steps = merged[:end]
+    steps = _delete(model, steps, invariant)
+    return _idle_instead(model, steps, invariant)
+
+
+def _delete(model: Model, steps: list[Step], invariant: str) -> list[Step]:
+    """Remove steps, neighbours one or two at a time, then any pair, until none can go."""
     changed = True
     while changed:
         changed = False
@@ -63,6 +69,23 @@ def minimize(model: Model, steps: list[Step], invariant: str) -> list[Step]:
                 index = min(index, len(steps) - width) - 1
         if not changed:
             steps, changed = _drop_any_pair(model, steps, invariant)
+    return steps
+
+
+def _idle_instead(model: Model, steps: list[Step], invariant: str) -> list[Step]:
+    """A task switched in only to take a CPU from another can often be the CPU's idle task, which touches no FPU
+    state; the steps that made the task (a fork, its run) can then go. Each such substitution is kept if the
+    deletions then make the list shorter."""
+    for index, step in enumerate(steps):
+        if index >= len(steps) or step.op != "schedule" or step.get("next").startswith("idle"):
+            continue
+        idle = Step.make("schedule", cpu=step.get("cpu"), next=f"idle{step.get('cpu')}")
+        candidate = steps[:index] + [idle] + steps[index + 1:]
+        end = violates(model, candidate, invariant)
+        if end is not None:
+            shorter = _delete(model, candidate[:end], invariant)
+            if len(shorter) < len(steps):
+                return _idle_instead(model, shorter, invariant)
     return steps
 
 
