@@ -3,8 +3,8 @@
 Hypothesis shrinks choice sequences; a step list found by the machine still carries scheduling round trips and
 runs cut into pieces at every interleaving point. This pass works on the concrete steps (corpus spelling): it
 merges consecutive runs of one task, then removes steps, single and in pairs, for as long as the replay still
-ends in a violation of the same invariant, and tries the CPU's idle task in place of a task switched in (then
-removes again). The result is 1-minimal: removing any one step, or any two, loses the violation. It is not always the shortest counterexample that exists; the explorer gives that.
+ends in a violation of the same invariant, and tries the CPU's idle task in place of a task switched in, and one
+task in place of another of its kind (then removes again). The result is 1-minimal: removing any one step, or any two, loses the violation. It is not always the shortest counterexample that exists; the explorer gives that.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def minimize(model: Model, steps: list[Step], invariant: str) -> list[Step]:
     if (end := violates(model, merged, invariant)) is not None:
         steps = merged[:end]
     steps = _delete(model, steps, invariant)
-    return _idle_instead(model, steps, invariant)
+    return _one_task_instead(model, _idle_instead(model, steps, invariant), invariant)
 
 
 def _delete(model: Model, steps: list[Step], invariant: str) -> list[Step]:
@@ -87,6 +87,47 @@ def _idle_instead(model: Model, steps: list[Step], invariant: str) -> list[Step]
             if len(shorter) < len(steps):
                 return _idle_instead(model, shorter, invariant)
     return steps
+
+
+_TASK_ARGS = ("task", "next", "target")
+
+
+def _one_task_instead(model: Model, steps: list[Step], invariant: str) -> list[Step]:
+    """What a forked child does, its parent can often do itself, and one user task can often play two: try each
+    task of the list in place of another of its kind (the steps that created it dropped), then delete again;
+    kept if the list gets shorter."""
+    names = sorted({step.get(arg) for step in steps for arg in _TASK_ARGS if step.get(arg)})
+    for gone in names:
+        for kept in names:
+            if kept == gone or kept[0] != gone[0] or kept.startswith("idle"):
+                continue
+            candidate = _legal(model, [_rename(step, gone, kept) for step in steps if step.get("child") != gone])
+            end = violates(model, candidate, invariant)
+            if end is not None:
+                shorter = _idle_instead(model, _delete(model, candidate[:end], invariant), invariant)
+                if len(shorter) < len(steps):
+                    return _one_task_instead(model, shorter, invariant)
+    return steps
+
+
+def _legal(model: Model, steps: list[Step]) -> list[Step]:
+    """The steps that are legal where they come, the others left out (a renamed task's steps that its new
+    player cannot take: it is already running there, it has no path to run)."""
+    world, kept = model.initial(), []
+    for step in steps:
+        try:
+            world = model.apply(world, step).world
+        except IllegalStep:
+            continue
+        kept.append(step)
+    return kept
+
+
+def _rename(step: Step, gone: str, kept: str) -> Step:
+    if not any(step.get(arg) == gone for arg in _TASK_ARGS):
+        return step
+    return Step(step.op, tuple((name, kept if name in _TASK_ARGS and value == gone else value)
+                               for name, value in step.args))
 
 
 def _drop_any_pair(model: Model, steps: list[Step], invariant: str) -> tuple[list[Step], bool]:

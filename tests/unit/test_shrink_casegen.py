@@ -38,6 +38,21 @@ def test_minimize_removes_the_detours():
         assert violates(model, small[:i] + small[i + 1:], "user-regs") is None
 
 
+def test_minimize_lets_the_parent_do_what_its_forked_child_did():
+    """The fuzzer's 13-step find on the fuzz tests' machine: a forked child execs, and another user task holds
+    CPU0. Deleting steps alone cannot drop the fork (the child is the one that execs); playing the child with its
+    parent and the other task with the idle task gets the explorer's 9."""
+    found = steps("schedule cpu=0 next=u0", "run task=u0 until=done", "fork task=u0 child=u2",
+                  "run task=u0 until=done", "schedule cpu=0 next=u2", "run task=u2 until=done",
+                  "syscall task=u2 call=execve", "schedule cpu=0 next=idle0", "schedule cpu=1 next=u2",
+                  "run task=u2 until='setup_new_exec: cond_resched'", "schedule cpu=1 next=u1",
+                  "schedule cpu=0 next=u2", "run task=u2 until=done")
+    model = model_of("original", cpus=2, users=2, kthreads=1, lifecycle=True)
+    small = minimize(model, found, "user-regs")
+    assert len(small) == 9 and violates(model, small, "user-regs") == 9
+    assert not any(step.op == "fork" for step in small)
+
+
 def test_canonical_renames_by_first_appearance_and_sizes_the_machine():
     renamed, config = canonical(steps("schedule cpu=1 next=u1", "run task=u1 until=done",
                                       "schedule cpu=1 next=idle1"))
