@@ -44,13 +44,14 @@ class FuzzResult:
         return same_bug(self.outcome, self.variant.expect)
 
 
-# Stale or corrupted registers reach a program either as its registers or through a signal frame written from
-# them; which observation point a campaign meets first depends on its trajectory, and both are the bug.
-STALE_REGISTERS = {"violates user-regs", "violates sigframe"}
+# Stale or corrupted registers reach a program as its registers, through a signal frame written from them, or as a
+# guest's registers at a VM entry (the same generic paths save and restore the attached guest buffer); which
+# observation point a campaign meets first depends on its trajectory, and all are the bug.
+STALE_REGISTERS = {"violates user-regs", "violates sigframe", "violates guest-regs"}
 
 
 def same_bug(outcome: str, expect: str) -> bool:
-    """``outcome`` is the violation ``expect`` names, or the same stale registers seen at the other point."""
+    """``outcome`` is the violation ``expect`` names, or the same stale registers seen at another point."""
     return outcome == expect or {outcome, expect} <= STALE_REGISTERS
 
 
