@@ -14,6 +14,7 @@ state: the handler starts with the interrupted program's registers (and a failed
 from fpufuzz.runtime import XFEATURE_MASK_USER
 
 BASE = "exec_invalidate_last_cpu"
+FAMILIES = ("signals",)  # the patch is to signal delivery and sigreturn
 EXPECT = "violates user-regs"
 FIXED_BY = "exec_invalidate_last_cpu"
 

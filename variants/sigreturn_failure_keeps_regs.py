@@ -12,6 +12,7 @@ paths were left like this; the baseline resets on every failure.
 """
 
 BASE = "exec_invalidate_last_cpu"
+FAMILIES = ("signals",)  # the patch is to signal delivery and sigreturn
 EXPECT = "violates user-regs"
 FIXED_BY = "exec_invalidate_last_cpu"
 
