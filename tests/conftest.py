@@ -23,9 +23,10 @@ def pytest_addoption(parser):
     group = parser.getgroup("fpufuzz")
     group.addoption("--fuzz-profile", default="ci", choices=("ci", "dev", "deep"),
                     help="Hypothesis profile for the fuzz tests (default: ci, derandomized)")
-    group.addoption("--fuzz-config", default="cpus=2 users=2 kthreads=1 lifecycle=yes signals=yes",
-                    help="machine for the fuzz tests, as in a case header; a variant adds the operation "
-                         "families it declares (FAMILIES)")
+    group.addoption("--fuzz-config",
+                    default="cpus=2 users=2 kthreads=1 lifecycle=yes signals=yes kvm=yes softirq=yes ptrace=yes",
+                    help="machine for the fuzz tests, as in a case header (default: every operation family on); "
+                         "a variant adds the operation families it declares (FAMILIES)")
     group.addoption("--fuzz-artifacts", default=None, help="folder for minimized failing cases")
 
 
