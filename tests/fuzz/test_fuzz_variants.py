@@ -2,9 +2,9 @@
 on: ``--fuzz-config``'s default), and hold it to its EXPECT.
 
 A variant expected to violate passes only if the fuzzer finds that violation within the budget (this is how the
-fuzzer itself is tested); a variant expected clean fails on any violation, and when a reachability property it
-can reach was never reached or a kind of step its machine has was never taken. A failure prints the minimized case in corpus format and writes it to the test's
-artifact folder.
+fuzzer itself is tested); a variant expected clean fails on any violation, when a reachability property it can
+reach was never reached, and when a kind of step its machine has was never taken. A failure prints the minimized
+case in corpus format and writes it to the test's artifact folder.
 """
 
 from __future__ import annotations
