@@ -10,7 +10,8 @@ from fpufuzz import MODEL_VERSION, __version__, corpus, variant
 from fpufuzz.config import Config
 from fpufuzz.corpus import Case
 from fpufuzz.ops import Step
-from fpufuzz.replay import replay
+from fpufuzz.errors import IllegalStep
+from fpufuzz.replay import NA, replay
 
 
 # What a case keeps of the machine its steps were found on, whatever the steps use: the kernel configuration and
@@ -118,8 +119,17 @@ def build(steps: list[Step], invariant: str, found_on, provenance: str, machine:
         raise ValueError(f"the renamed steps no longer violate {invariant} on {found_on.name}")
     case.summary = f"Found by fpufuzz on {found_on.name}: {failing.violations[0].message}"
     variants = {v.name: v for v in [found_on] + [variant.load(name) for name in variant.names()]}
-    case.expect = {name: replay(case, v).outcome for name, v in sorted(variants.items())}
+    case.expect = {name: _outcome(case, v) for name, v in sorted(variants.items())}
     return case
+
+
+def _outcome(case: Case, v) -> str:
+    """The case's outcome on another variant; ``n/a`` where that variant's code does not allow one of its steps
+    (a mutant found it with a statement moved out of a lock; on the others the lock covers that point)."""
+    try:
+        return replay(case, v).outcome
+    except IllegalStep:
+        return NA
 
 
 def existing_equivalent(case: Case, directory: Path) -> Path | None:

@@ -7,9 +7,10 @@ import inspect
 
 import pytest
 
-from fpufuzz import mutate, mutscore
+from fpufuzz import casegen, mutate, mutscore, variant
 from fpufuzz.mutscore import Classification, Hunt, Judged
 from fpufuzz.ops import Model
+from fpufuzz.replay import replay
 
 
 def mutant(function: str, mutation: str, text: str):
@@ -65,3 +66,16 @@ def judged(kind: str, killed: bool | None = None) -> Judged:
 ])
 def test_score_is_killed_over_violating(results, expected):
     assert mutscore.score(results) == expected
+
+
+def test_a_case_found_on_a_mutant_is_n_a_where_another_variants_lock_covers_its_step():
+    """Setting TIF_NEED_FPU_LOAD after fpregs_unlock() lets the exec path be switched out where the baseline's lock
+    covers that point. The minimized case's switch there is illegal on every other variant: the case records n/a
+    for them, and replaying it honours that, instead of the fuzzer crashing while building the case."""
+    m = mutant("fpu_reset_fpregs", "after-fpregs_unlock", "set_thread_flag(TIF_NEED_FPU_LOAD)")
+    found = mutscore.hunt(m, profile="ci")
+    assert found.killed and found.invariant == "user-regs"
+    case = casegen.build(found.steps, "user-regs", m.variant, "test")
+    assert case.expect[m.variant.name] == "violates user-regs"
+    assert case.expect["exec_invalidate_last_cpu"] == "n/a"
+    assert replay(case, variant.load("exec_invalidate_last_cpu")).outcome == "n/a"
