@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 from fpufuzz import Config, Model, variant
 from fpufuzz.corpus import parse_step
 
@@ -19,6 +21,12 @@ def run(model: Model, *texts, world=None):
         world = result.world
         findings.extend(result.findings)
     return world, findings
+
+
+def patched(config: Config, **functions) -> Model:
+    """A model of the baseline with ``functions`` replaced: a patch written inline in a test."""
+    kernel = variant.kernel_class("test", {**variant.baseline_functions(), **functions})
+    return Model(types.SimpleNamespace(kernel_class=kernel), config)
 
 
 def model_of(name: str = "original", **config) -> Model:

@@ -5,17 +5,15 @@ reference sections 2-3."""
 
 from __future__ import annotations
 
-import types
 
 import pytest
-from helpers import run
+from helpers import patched, run
 
 from fpufuzz import Config, FpufuzzError, IllegalStep, Model, casegen, reach, variant
 from fpufuzz.corpus import CorpusFormatError, _config
 from fpufuzz.ops import Step
 from fpufuzz.runtime import HARDIRQ_OFFSET, NET_RX_SOFTIRQ, SOFTIRQ_DISABLE_OFFSET, SOFTIRQ_OFFSET, PtRegs
 from fpufuzz.state import KDATA_PARTS, KERNEL_PART
-from fpufuzz.variant import baseline_functions, kernel_class
 
 SOFT = Config(cpus=1, users=1, kthreads=0, softirq=True)
 U0 = 1  # task slots: idle0, u0
@@ -26,8 +24,7 @@ def model(name="exec_invalidate_last_cpu", config=SOFT) -> Model:
 
 
 def model_with(config=SOFT, **functions) -> Model:
-    fake = types.SimpleNamespace(kernel_class=kernel_class("test", {**baseline_functions(), **functions}))
-    return Model(fake, config)
+    return patched(config, **functions)
 
 
 def live(m: Model):

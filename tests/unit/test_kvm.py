@@ -5,10 +5,9 @@ the observation points catching a deliberately wrong kernel while the baseline p
 
 from __future__ import annotations
 
-import types
 
 import pytest
-from helpers import run, steps
+from helpers import patched, run, steps
 
 from fpufuzz import Config, IllegalStep, Model, canon, reach, variant
 from fpufuzz.corpus import CorpusFormatError, _config
@@ -16,7 +15,6 @@ from fpufuzz.explore import explore
 from fpufuzz.ops import Step
 from fpufuzz.runtime import TIF_NEED_FPU_LOAD
 from fpufuzz.state import GUEST_MODE, INIT, KERNEL_PART, USER_MODE, Value
-from fpufuzz.variant import baseline_functions, kernel_class
 
 KVM = Config(cpus=2, users=2, kthreads=0, kvm=True)
 U0, U1 = 2, 3  # task slots: idle0, idle1, u0, u1, one spare
@@ -25,8 +23,7 @@ IN_GUEST = ("syscall task=u0 call=kvm_create_vcpu", "run task=u0 until=done", "s
 
 
 def model_with(config=KVM, **functions) -> Model:
-    fake = types.SimpleNamespace(kernel_class=kernel_class("test", {**baseline_functions(), **functions}))
-    return Model(fake, config)
+    return patched(config, **functions)
 
 
 @pytest.fixture

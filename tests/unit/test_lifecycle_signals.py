@@ -4,23 +4,20 @@ passes (v6.5-rc7 semantics, reference section 3)."""
 
 from __future__ import annotations
 
-import types
 
 import pytest
-from helpers import model_of, run
+from helpers import model_of, patched, run
 
 from fpufuzz import Config, IllegalStep, Model, variant
 from fpufuzz.runtime import TIF_NEED_FPU_LOAD, X86_TRAP_PF, UserBuf
 from fpufuzz.state import INIT, INIT_PART, KERNEL_PART, Frame, Value
-from fpufuzz.variant import baseline_functions, kernel_class
 
 WHOLE = Config(cpus=2, users=2, kthreads=0, lifecycle=True, signals=True)
 U0, U1, SPARE = 2, 3, 4  # task slots: idle0, idle1, u0, u1, one spare
 
 
 def model_with(config=WHOLE, **functions) -> Model:
-    fake = types.SimpleNamespace(kernel_class=kernel_class("test", {**baseline_functions(), **functions}))
-    return Model(fake, config)
+    return patched(config, **functions)
 
 
 @pytest.fixture

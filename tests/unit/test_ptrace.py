@@ -4,11 +4,10 @@ the baseline passes (v6.5-rc7 semantics, reference sections 3 and 5, I10)."""
 
 from __future__ import annotations
 
-import types
 from pathlib import Path
 
 import pytest
-from helpers import run
+from helpers import patched, run
 
 from fpufuzz import Config, IllegalStep, Model, corpus, reach, variant
 from fpufuzz.errors import CorpusFormatError
@@ -16,7 +15,6 @@ from fpufuzz.ops import LabelNotReached, Step
 from fpufuzz.replay import replay
 from fpufuzz.runtime import REGSET_FP, TASK_TRACED, TIF_NEED_FPU_LOAD, Pause
 from fpufuzz.state import KERNEL_PART, STOP_NONE, STOP_TRACED, Value
-from fpufuzz.variant import baseline_functions, kernel_class
 
 PTRACE = Config(cpus=2, users=2, kthreads=0, ptrace=True)
 U0, U1 = 2, 3  # task slots: idle0, idle1, u0, u1
@@ -24,8 +22,7 @@ CASE = Path(__file__).resolve().parents[2] / "corpus" / "ptrace+set-cached-elsew
 
 
 def model_with(config=PTRACE, **functions) -> Model:
-    fake = types.SimpleNamespace(kernel_class=kernel_class("test", {**baseline_functions(), **functions}))
-    return Model(fake, config)
+    return patched(config, **functions)
 
 
 @pytest.fixture

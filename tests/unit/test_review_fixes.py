@@ -3,18 +3,15 @@ a variant's ``except Exception`` must not swallow."""
 
 from __future__ import annotations
 
-import types
 
 import pytest
-from helpers import model_of, run
+from helpers import model_of, patched, run
 
 from fpufuzz import Config, IllegalStep, Model
-from fpufuzz.variant import baseline_functions, kernel_class
 
 
 def model_with(config=Config(), **functions) -> Model:
-    fake = types.SimpleNamespace(kernel_class=kernel_class("test", {**baseline_functions(), **functions}))
-    return Model(fake, config)
+    return patched(config, **functions)
 
 
 def test_no_false_alarm_on_preempt_rt_exec():

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import types
 
 import pytest
-from helpers import model_of, run
+from helpers import model_of, patched, run
 
 from fpufuzz import Config, IllegalStep, Model
-from fpufuzz.variant import baseline_functions, kernel_class
 
 
 def model_with(**functions) -> Model:
-    fake = types.SimpleNamespace(kernel_class=kernel_class("test", {**baseline_functions(), **functions}))
-    return Model(fake, Config())
+    return patched(Config(), **functions)
 
 
 def test_a_path_pauses_only_where_the_context_allows(baseline):
