@@ -92,6 +92,10 @@ OPS: dict[str, dict[str, object]] = {
     "vmexit": {"task": "task", "exit": VMEXITS},
 }
 
+# op -> the argument that selects its kernel path (``kind()``), for the ops that have one
+_PATH_ARG = {op: name for op, params in OPS.items() for name in PATH_CHOICES if isinstance(params.get(name), tuple)}
+_SYSCALL_FAMILY = {call: FAMILY.get(f"syscall call={call}") for call in SYSCALLS}
+
 # Arguments that may be left out, with the value they stand for (``xrstor``: on a machine with config
 # ``xrstor_fault=modifies``, modifies; see ``xrstor_fault()``).
 DEFAULTS = {("sigreturn", "xrstor"): "keeps", ("sigreturn", "abi"): "64"}
@@ -161,8 +165,9 @@ class Model:
         handler = _HANDLERS.get(step.op)
         if handler is None:
             raise IllegalStep(f"unknown operation {step.op!r}; known: {', '.join(OPS)}")
-        if family(kind(step)) is not None:
-            _check_enabled(self.config, family(kind(step)))
+        needs = step_family(step)
+        if needs is not None:
+            _check_enabled(self.config, needs)
         result = handler(self, world, step, trace)
         others = oracle.non_interference(world, result.world, _actors(world, step))
         return result._replace(findings=result.findings + tuple(others)) if others else result
@@ -318,16 +323,19 @@ def _in_user_mode(world: World, step: Step, what: str) -> int:
 def kind(step: Step) -> str:
     """The step's kind: its op, with the argument that selects its kernel path if it has one (``syscall
     call=execve``, ``irq work=softirq``, ``sigreturn frame=null``, ...)."""
-    for name in PATH_CHOICES:
-        value = step.get(name)
-        if value is not None:
-            return f"{step.op} {name}={value}"
-    return step.op
+    name = _PATH_ARG.get(step.op)
+    value = None if name is None else step.get(name)
+    return step.op if value is None else f"{step.op} {name}={value}"
 
 
 def family(kind: str) -> str | None:
     """The operation family of steps of this kind, None for the core model's."""
-    return FAMILY.get(kind, FAMILY.get(kind.split()[0]))
+    return FAMILY.get(kind) or FAMILY.get(kind.partition(" ")[0])
+
+
+def step_family(step: Step) -> str | None:
+    """``family(kind(step))`` without building the kind where the op alone decides (every step goes through it)."""
+    return FAMILY.get(step.op) or (FAMILY.get(kind(step)) if step.op in _PATH_ARG else None)
 
 
 def enabled_kind(config: Config, kind: str) -> bool:
@@ -778,7 +786,7 @@ def _user_steps(config: Config, world: World, index: int) -> list[Step]:
     name = world.tasks[index].name
     steps = [Step.make("user_write", task=name)]
     steps.extend(Step.make("syscall", task=name, call=c) for c in SYSCALLS
-                 if enabled_kind(config, f"syscall call={c}")
+                 if _SYSCALL_FAMILY[c] is None or getattr(config, _SYSCALL_FAMILY[c])
                  and (c not in KVM_CALLS or _vcpu_call(config, world, index, c)))
     if config.lifecycle and world.free:
         steps.extend(Step.make("fork", task=name, child=child_name(world, prefix)) for prefix in CHILD_KINDS)

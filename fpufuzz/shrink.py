@@ -77,7 +77,7 @@ def _idle_instead(model: Model, steps: list[Step], invariant: str) -> list[Step]
     state; the steps that made the task (a fork, its run) can then go. Each such substitution is kept if the
     deletions then make the list shorter."""
     for index, step in enumerate(steps):
-        if index >= len(steps) or step.op != "schedule" or step.get("next").startswith("idle"):
+        if step.op != "schedule" or step.get("next").startswith("idle"):
             continue
         idle = Step.make("schedule", cpu=step.get("cpu"), next=f"idle{step.get('cpu')}")
         candidate = steps[:index] + [idle] + steps[index + 1:]
