@@ -119,7 +119,7 @@ class _Base(RuleBasedStateMachine):
         running = self.world.running_on(index)
         if running is not None:
             out = [s for s in self.legal["schedule"] if s.get("cpu") == running]
-            self.apply(_pick(out, replacement))
+            self.apply(self._next_task(out, running, replacement))
         self.apply(Step.make("schedule", cpu=to, next=task))
 
     @property
@@ -221,7 +221,19 @@ class _Base(RuleBasedStateMachine):
 
     def _switch_out(self, index: int, pick: int) -> None:
         cpu = self.world.tasks[index].cpu
-        self.apply(_pick([s for s in self.legal["schedule"] if s.get("cpu") == cpu], pick))
+        self.apply(self._next_task([s for s in self.legal["schedule"] if s.get("cpu") == cpu], cpu, pick))
+
+    def _next_task(self, switches: list[Step], cpu: int, pick: int) -> Step:
+        """One of the context switches ``switches`` on ``cpu``: every other pick switches to the task whose
+        registers the CPU still holds (its owner tag names that task's fpu) if it may run there, the others pick
+        among all. The scheduler often goes back to the task that last ran on a CPU, and that switch is where the
+        lazy restore's proof is tested: the task finds its registers in place and skips the restore, unless some
+        path used them meanwhile and broke the proof (docs/fuzzing.md, 'Context switches')."""
+        owner = self.world.cpus[cpu].owner
+        cached = [s for s in switches if self.world.tasks[self.world.task_index(s.get("next"))].fpu == owner]
+        if cached and pick % 2 == 0:
+            return cached[0]
+        return _pick(switches, pick // 2)
 
     def _migrate(self, index: int, pick: int) -> None:
         task = self.world.tasks[index]
@@ -336,13 +348,20 @@ class FpuMachine(_Base):
 
     @property
     def _returning(self) -> list[str]:
-        """User tasks running on a CPU inside a kernel path (not in guest code): a rule for what a program does
-        (compute, make a call, take a signal, ...) may pick one and follow it back to user mode first. Most
-        scheduler moves leave a task preempted on its way out; without this, those rules were enabled in a quarter
-        of the draws and the scheduler's in nearly all (docs/fuzzing.md, 'Where the examples go')."""
-        return self._once("returning", lambda: [t.name for i, t in enumerate(self.world.tasks)
-                                                if t.kind == "user" and t.alive and t.cont is not None
-                                                and t.mode != GUEST_MODE and self.world.running_on(i) is not None])
+        """User tasks inside a kernel path (not in guest code), running on a CPU or switched out and runnable: a
+        rule for what a program does (compute, make a call, take a signal, ...) may pick one, switch it back in
+        if it is out, and follow it back to user mode first. Most scheduler moves leave a task preempted on its
+        way out; without the running ones, those rules were enabled in a quarter of the draws and the
+        scheduler's in nearly all, and without the switched-out ones such a task waited for a scheduler rule to
+        be switched in again (docs/fuzzing.md, 'Where the examples go')."""
+        def compute():
+            tasks = self.world.tasks
+            running = [t.name for i, t in enumerate(tasks) if t.kind == "user" and t.alive and t.cont is not None
+                       and t.mode != GUEST_MODE and self.world.running_on(i) is not None]
+            waiting = {tasks[i].name for i, _ in self._moves() if tasks[i].kind == "user"
+                       and tasks[i].cont is not None and self.world.running_on(i) is None}
+            return running + sorted(waiting)
+        return self._once("returning", compute)
 
     def _program_steps(self, op: str, pick: int) -> tuple[list[Step], int]:
         """The ``op`` steps of one user task, picked among those that can take one now and those on their way back
@@ -351,8 +370,16 @@ class FpuMachine(_Base):
         actors = sorted({s.get("task") for s in self.legal.get(op, ())} | set(self._returning), key=self._rank_task)
         task = _pick(actors, pick)
         if task in self._returning:
+            self._wake(task, pick)
             self.follow(task, ())
         return [s for s in self.legal.get(op, ()) if s.get("task") == task], pick // len(actors)
+
+    def _wake(self, task: str, pick: int) -> None:
+        """Switch ``task`` back in if it is out: on the CPU it last ran on when that CPU can take it, as the
+        wake-up's ``select_task_rq()`` prefers an idle previous CPU, else on one ``pick`` chooses."""
+        if self.world.running_on(self.world.task_index(task)) is None:
+            last, targets = self.world.tasks[self.world.task_index(task)].cpu, self.preemptible_cpus
+            self._move(task, last if last in targets else _pick(targets, pick), pick)
 
     def _enter(self, steps: list[Step], pick: int, plan, compute: bool = False) -> None:
         """Take one of ``steps`` (a way into the kernel), the program computing first if ``compute``, and follow
@@ -488,9 +515,8 @@ class FpuMachine(_Base):
             request = _pick(options, tracer)
             self.apply(request)
             self.follow(request.get("task"), ())
-        last, targets = self.world.tasks[self.world.task_index(tracee)].cpu, self.preemptible_cpus
-        if resume and targets:
-            self._move(tracee, last if last in targets else _pick(targets, where), where)
+        if resume and self.preemptible_cpus:
+            self._wake(tracee, where)
             self.follow(tracee, ())
 
     @property
