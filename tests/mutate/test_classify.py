@@ -8,6 +8,7 @@ import inspect
 import pytest
 
 from fpufuzz import casegen, mutate, mutscore, variant
+from fpufuzz.corpus import parse_step
 from fpufuzz.mutscore import Classification, Hunt, Judged
 from fpufuzz.ops import Model
 from fpufuzz.replay import replay
@@ -70,12 +71,16 @@ def test_score_is_killed_over_violating(results, expected):
 
 def test_a_case_found_on_a_mutant_is_n_a_where_another_variants_lock_covers_its_step():
     """Setting TIF_NEED_FPU_LOAD after fpregs_unlock() lets the exec path be switched out where the baseline's lock
-    covers that point. The minimized case's switch there is illegal on every other variant: the case records n/a
-    for them, and replaying it honours that, instead of the fuzzer crashing while building the case."""
+    covers that point (the switch-out then saves the pre-exec registers over the reset image). A case with that
+    switch is illegal on every other variant: it records n/a for them, and replaying it honours that, instead of the
+    fuzzer crashing while building the case (it did, on a case the fuzzer found). The fuzzer kills the mutant."""
     m = mutant("fpu_reset_fpregs", "after-fpregs_unlock", "set_thread_flag(TIF_NEED_FPU_LOAD)")
-    found = mutscore.hunt(m, profile="ci")
-    assert found.killed and found.invariant == "user-regs"
-    case = casegen.build(found.steps, "user-regs", m.variant, "test")
+    assert mutscore.hunt(m, profile="ci").killed
+    steps = [parse_step(text) for text in (
+        "schedule cpu=0 next=u0", "run task=u0 until=done", "user_write task=u0", "syscall task=u0 call=execve",
+        "run task=u0 until='fpu_reset_fpregs: set TIF_NEED_FPU_LOAD'", "schedule cpu=0 next=idle0",
+        "schedule cpu=0 next=u0", "run task=u0 until=done")]
+    case = casegen.build(steps, "user-regs", m.variant, "test")
     assert case.expect[m.variant.name] == "violates user-regs"
     assert case.expect["exec_invalidate_last_cpu"] == "n/a"
     assert replay(case, variant.load("exec_invalidate_last_cpu")).outcome == "n/a"
