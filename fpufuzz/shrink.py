@@ -2,15 +2,16 @@
 
 Hypothesis shrinks choice sequences; a step list found by the machine still carries scheduling round trips and
 runs cut into pieces at every interleaving point. This pass works on the concrete steps (corpus spelling): it
-merges consecutive runs of one task, then removes steps, single and in pairs, for as long as the replay still
-ends in a violation of the same invariant, and tries the CPU's idle task in place of a task switched in, and one
+merges consecutive runs of one task, then removes steps, single and in pairs, and whole episodes of a program
+(from a step a task takes in user mode to a return of its path there), for as long as the replay still ends in a
+violation of the same invariant, and tries the CPU's idle task in place of a task switched in, and one
 task in place of another of its kind (then removes again). The result is 1-minimal: removing any one step, or any two, loses the violation. It is not always the shortest counterexample that exists; the explorer gives that.
 """
 
 from __future__ import annotations
 
 from fpufuzz.errors import IllegalStep
-from fpufuzz.ops import Model, Step
+from fpufuzz.ops import DONE, Model, Step
 
 _PAIR_LIMIT = 40  # steps; beyond it the all-pairs pass costs more than it is worth
 
@@ -68,8 +69,33 @@ def _delete(model: Model, steps: list[Step], invariant: str) -> list[Step]:
                     steps, changed = candidate[:end], True
                 index = min(index, len(steps) - width) - 1
         if not changed:
+            steps, changed = _drop_episode(model, steps, invariant)
+        if not changed:
             steps, changed = _drop_any_pair(model, steps, invariant)
     return steps
+
+
+# Steps that take a user task from user mode into the kernel (or act on its user state there).
+_ENTRIES = ("user_write", "syscall", "fork", "signal", "frame_write", "sigreturn", "stop", "ptrace")
+
+
+def _drop_episode(model: Model, steps: list[Step], invariant: str) -> tuple[list[Step], bool]:
+    """Remove one episode of a task's program: from a step it takes in user mode to a later return of its path to
+    user mode (``run task=T until=done``), with every step between, longest first. A detour such as creating and
+    running a vCPU is many steps that only go together (each one alone is needed by the next), so neither single
+    nor pair removals can take it out."""
+    for first, entry in enumerate(steps):
+        if entry.op not in _ENTRIES:
+            continue
+        task = entry.get("task")
+        for last in range(len(steps) - 1, first, -1):
+            step = steps[last]
+            if step.op == "run" and step.get("task") == task and step.get("until") == DONE:
+                candidate = merge_runs(steps[:first] + steps[last + 1:])
+                end = violates(model, candidate, invariant)
+                if end is not None:
+                    return candidate[:end], True
+    return steps, False
 
 
 def _idle_instead(model: Model, steps: list[Step], invariant: str) -> list[Step]:

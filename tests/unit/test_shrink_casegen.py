@@ -53,6 +53,27 @@ def test_minimize_lets_the_parent_do_what_its_forked_child_did():
     assert not any(step.op == "fork" for step in small)
 
 
+def test_minimize_drops_a_whole_episode_no_single_step_or_pair_can_take_out():
+    """The fuzzer's 25-step find on the whole machine (ci, seed 6): before its exec, the task created a vCPU and ran
+    it through three VM exits and two migrations. Every step of that detour is needed by the next, so it goes in one
+    piece, from the task's first step in user mode to its path's return there."""
+    vcpu = ("syscall task=u0 call=kvm_create_vcpu", "run task=u0 until=done", "syscall task=u0 call=kvm_run",
+            "run task=u0 until='vmx_vcpu_run: guest mode'", "vmexit task=u0 exit=kernel",
+            "run task=u0 until='vcpu_enter_guest: preempt_enable'", "schedule cpu=0 next=idle0",
+            "schedule cpu=1 next=u0", "run task=u0 until='vmx_vcpu_run: guest mode'", "vmexit task=u0 exit=kernel",
+            "run task=u0 until='vcpu_enter_guest: preempt_enable'", "schedule cpu=1 next=idle1",
+            "schedule cpu=0 next=u0", "run task=u0 until='vmx_vcpu_run: guest mode'", "vmexit task=u0 exit=user",
+            "run task=u0 until=done")
+    found = steps("schedule cpu=0 next=u0", "run task=u0 until=done", *vcpu, "syscall task=u0 call=execve",
+                  "schedule cpu=0 next=idle0", "schedule cpu=1 next=u0",
+                  "run task=u0 until='fpregs_unlock: local_bh_enable'", "schedule cpu=1 next=idle1",
+                  "schedule cpu=0 next=u0", "run task=u0 until=done")
+    model = model_of("original", cpus=2, users=1, kthreads=0, kvm=True)
+    assert violates(model, found, "user-regs") == len(found)
+    small = minimize(model, found, "user-regs")
+    assert len(small) == 9 and not any(step.op == "vmexit" for step in small)
+
+
 def test_canonical_renames_by_first_appearance_and_sizes_the_machine():
     renamed, config = canonical(steps("schedule cpu=1 next=u1", "run task=u1 until=done",
                                       "schedule cpu=1 next=idle1"))
