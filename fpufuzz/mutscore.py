@@ -4,7 +4,11 @@ killed ÷ violating.
 A verdict rests only on user-observable violations (``fpufuzz.oracle.VIOLATIONS``):
 
 * **violating** — the explorer found a violation; its shortest counterexample is kept;
-* **equivalent** — a complete search of the small machine found none (equivalent *on that machine*);
+* **equivalent** — a complete search of the small machine found none, and the mutated function ran in it
+  (equivalent *on that machine*);
+* **unexercised** — the base kernel never calls the mutated function on the small machine (it belongs to a path
+  of an operation family the machine does not have: signals, fork, KVM, ...), so the mutant behaves as the base
+  there and the search would say nothing about it: not searched, not counted;
 * **unknown** — the search stopped at its depth or time bound first;
 * **broken** — the mutant crashed the model (an unbalanced preempt count, a path that never returns to user
   mode...) before any violation: in the kernel a splat, not wrong registers, so neither violating nor counted.
@@ -17,18 +21,18 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hypothesis.database import InMemoryExampleDatabase
 
-from fpufuzz import reach
+from fpufuzz import mutate, reach
 from fpufuzz.config import Config
 from fpufuzz.explore import explore
 from fpufuzz.fuzz import fuzz
 from fpufuzz.mutate import Mutant
 from fpufuzz.ops import Model, Step
 
-CLASSES = ("violating", "equivalent", "unknown", "broken")
+CLASSES = ("violating", "equivalent", "unexercised", "unknown", "broken")
 # The explorer's machine: the smallest on which the seed's bug shows, complete in seconds for the base kernel.
 SMALL = Config(cpus=2, users=1, kthreads=0)
 MAX_SECONDS = 30.0  # per mutant; the base kernel's complete search takes about 3-5 s
@@ -75,6 +79,8 @@ class Judged:
 
 def classify(mutant: Mutant, config: Config = SMALL, max_depth: int = 1000,
              max_seconds: float = MAX_SECONDS) -> Classification:
+    if mutant.function not in exercised(config):
+        return Classification("unexercised")
     model = Model(mutant.variant, config)
     try:
         result = explore(model, max_depth=max_depth, max_seconds=max_seconds, jobs=1)
@@ -87,6 +93,30 @@ def classify(mutant: Mutant, config: Config = SMALL, max_depth: int = 1000,
     if result.complete:
         return Classification("equivalent", **common)
     return Classification("unknown", stopped=result.stopped, **common)
+
+
+_EXERCISED: dict[Config, frozenset[str]] = {}
+
+
+def exercised(config: Config = SMALL) -> frozenset[str]:
+    """The base kernel's functions that run somewhere in a complete search of ``config``'s state space: a mutant
+    of any other function has the base's state space there, so searching it proves nothing (it would read
+    "equivalent"). Found by searching the base once with every function counted; kept per config."""
+    if config not in _EXERCISED:
+        base, called = mutate.base_variant(), set()
+        cls = base.kernel_class
+        counted = {name: _counted(getattr(cls, name), name, called) for name in base.functions}
+        model = Model(replace(base, kernel_class=type(cls.__name__, (cls,), counted)), config)
+        explore(model, max_depth=1000, jobs=1)
+        _EXERCISED[config] = frozenset(called)
+    return _EXERCISED[config]
+
+
+def _counted(function, name: str, called: set[str]):
+    def counted(*args, **kwargs):
+        called.add(name)
+        return function(*args, **kwargs)
+    return counted
 
 
 def hunt(mutant: Mutant, config: Config | None = None, profile: str = "ci", seed: int | None = None) -> Hunt:
@@ -144,6 +174,7 @@ def judge_all(mutants: list[Mutant], profile: str = "ci", seed: int | None = Non
     """Judge every mutant, ``jobs`` at a time in forked processes (a mutant's functions are compiled in memory
     and cannot be pickled; forked workers inherit them and are sent indices). Results keep the mutants' order."""
     _JOB.update(mutants=mutants, profile=profile, seed=seed, options=options)
+    exercised()  # once, before the workers fork: they inherit it
     results: dict[int, Judged] = {}
     if jobs <= 1:
         for index in range(len(mutants)):

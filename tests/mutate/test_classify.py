@@ -39,6 +39,17 @@ def test_deleting_a_no_op_statement_is_equivalent():
     assert verdict.kind == "equivalent" and verdict.steps is None and verdict.states > 1000
 
 
+def test_a_mutant_of_a_function_the_small_machine_never_calls_is_unexercised_not_equivalent():
+    """Signal delivery never runs on the explorer's 2 CPUs x 1 user task without signals: a mutant there behaves as
+    the base, and a complete search of it would read "equivalent" about code it never ran."""
+    assert "copy_fpstate_to_sigframe" not in mutscore.exercised()
+    assert {"fpu_flush_thread", "fpu_reset_fpregs", "fpregs_restore_userregs"} <= mutscore.exercised()
+    verdict = mutscore.classify(mutant("copy_fpstate_to_sigframe", "delete", "fpregs_unlock()"))
+    assert verdict.kind == "unexercised" and verdict.states == 0
+    assert mutscore.score([mutscore.judge(mutant("copy_fpstate_to_sigframe", "delete", "fpregs_unlock()"))]) == (
+        0, 0, None)
+
+
 def test_an_unbalanced_lock_is_broken_not_violating():
     verdict = mutscore.classify(mutant("fpu_reset_fpregs", "delete", "fpregs_lock()"))
     assert verdict.kind == "broken" and "softirq count went negative" in verdict.error
