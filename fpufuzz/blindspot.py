@@ -12,7 +12,7 @@ what the fuzzer actually draws on that mutant; nothing here knows any mutant.
 * **reachability**: properties of ``fpufuzz.reach.SOMETIMES`` the counterexample reaches and the campaign never
   did.
 
-The census re-runs the ``ci`` campaign (600 examples, one fixed seed) on the mutant with a counting model: under
+The census re-runs the ``ci`` campaign (its budget, one fixed seed) on the mutant with a counting model: under
 ``ci`` it is the very run that missed; under ``dev`` it is a sample of the same machine's habits.
 """
 

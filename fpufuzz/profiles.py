@@ -23,7 +23,10 @@ _FAST = [Phase.explicit, Phase.reuse, Phase.generate]
 # seed 0's new stream missed the rare sigreturn-fault-retried on three clean variants and the KVM variant's bug
 # within the budget, seed 1 meets everything. Which seeds do is a measure of the fuzzer (docs/fuzzing.md).
 CI_SEED = 1
-settings.register_profile("ci", max_examples=600, stateful_step_count=60, derandomize=True, database=None,
+# 500 examples: on the ci seed every clean variant has reached every property and taken every kind of step by
+# example 169, and the latest known bug is found at 211 (2026-11-26); 600 took the suite past 4.5 minutes on
+# 2 cores once the program rules started to wake preempted tasks (each example runs more of the kernel).
+settings.register_profile("ci", max_examples=500, stateful_step_count=60, derandomize=True, database=None,
                           phases=[Phase.explicit, Phase.generate], **_COMMON)
 settings.register_profile("dev", max_examples=5000, stateful_step_count=60, phases=_FAST, **_COMMON)
 settings.register_profile("deep", max_examples=50000, stateful_step_count=100, **_COMMON)
