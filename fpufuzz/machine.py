@@ -355,11 +355,11 @@ class FpuMachine(_Base):
         scheduler's in nearly all, and without the switched-out ones such a task waited for a scheduler rule to
         be switched in again (docs/fuzzing.md, 'Where the examples go')."""
         def compute():
-            tasks = self.world.tasks
+            tasks, movable = self.world.tasks, {i for i, _ in self._moves()}
             running = [t.name for i, t in enumerate(tasks) if t.kind == "user" and t.alive and t.cont is not None
                        and t.mode != GUEST_MODE and self.world.running_on(i) is not None]
-            waiting = {tasks[i].name for i, _ in self._moves() if tasks[i].kind == "user"
-                       and tasks[i].cont is not None and self.world.running_on(i) is None}
+            waiting = [t.name for i, t in enumerate(tasks) if t.kind == "user" and t.cont is not None
+                       and i in movable and self.world.running_on(i) is None]
             return running + sorted(waiting)
         return self._once("returning", compute)
 

@@ -18,6 +18,7 @@ Only violating mutants are fuzzed; a fuzzer run that crashes the model instead o
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -95,21 +96,16 @@ def classify(mutant: Mutant, config: Config = SMALL, max_depth: int = 1000,
     return Classification("unknown", stopped=result.stopped, **common)
 
 
-_EXERCISED: dict[Config, frozenset[str]] = {}
-
-
+@functools.cache
 def exercised(config: Config = SMALL) -> frozenset[str]:
     """The base kernel's functions that run somewhere in a complete search of ``config``'s state space: a mutant
     of any other function has the base's state space there, so searching it proves nothing (it would read
     "equivalent"). Found by searching the base once with every function counted; kept per config."""
-    if config not in _EXERCISED:
-        base, called = mutate.base_variant(), set()
-        cls = base.kernel_class
-        counted = {name: _counted(getattr(cls, name), name, called) for name in base.functions}
-        model = Model(replace(base, kernel_class=type(cls.__name__, (cls,), counted)), config)
-        explore(model, max_depth=1000, jobs=1)
-        _EXERCISED[config] = frozenset(called)
-    return _EXERCISED[config]
+    base, called = mutate.base_variant(), set()
+    cls = base.kernel_class
+    counted = {name: _counted(getattr(cls, name), name, called) for name in base.functions}
+    explore(Model(replace(base, kernel_class=type(cls.__name__, (cls,), counted)), config), max_depth=1000, jobs=1)
+    return frozenset(called)
 
 
 def _counted(function, name: str, called: set[str]):

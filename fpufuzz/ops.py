@@ -94,7 +94,8 @@ OPS: dict[str, dict[str, object]] = {
 
 # op -> the argument that selects its kernel path (``kind()``), for the ops that have one
 _PATH_ARG = {op: name for op, params in OPS.items() for name in PATH_CHOICES if isinstance(params.get(name), tuple)}
-_SYSCALL_FAMILY = {call: FAMILY.get(f"syscall call={call}") for call in SYSCALLS}
+# (op, path argument's value) -> family, for the kinds FAMILY names with their argument ("syscall call=exit")
+_ARG_FAMILY = {(k.partition(" ")[0], k.partition("=")[2]): f for k, f in FAMILY.items() if " " in k}
 
 # Arguments that may be left out, with the value they stand for (``xrstor``: on a machine with config
 # ``xrstor_fault=modifies``, modifies; see ``xrstor_fault()``).
@@ -334,13 +335,15 @@ def family(kind: str) -> str | None:
 
 
 def step_family(step: Step) -> str | None:
-    """``family(kind(step))`` without building the kind where the op alone decides (every step goes through it)."""
-    return FAMILY.get(step.op) or (FAMILY.get(kind(step)) if step.op in _PATH_ARG else None)
+    """``family(kind(step))`` without building the kind's name (every step goes through it)."""
+    name = _PATH_ARG.get(step.op)
+    return FAMILY.get(step.op) or (None if name is None else _ARG_FAMILY.get((step.op, step.get(name))))
 
 
 def enabled_kind(config: Config, kind: str) -> bool:
     """Whether the machine has the operation family of steps of this kind."""
-    return family(kind) is None or getattr(config, family(kind))
+    needs = family(kind)
+    return needs is None or getattr(config, needs)
 
 
 def kinds(config: Config) -> set[str]:
@@ -786,7 +789,7 @@ def _user_steps(config: Config, world: World, index: int) -> list[Step]:
     name = world.tasks[index].name
     steps = [Step.make("user_write", task=name)]
     steps.extend(Step.make("syscall", task=name, call=c) for c in SYSCALLS
-                 if _SYSCALL_FAMILY[c] is None or getattr(config, _SYSCALL_FAMILY[c])
+                 if ("syscall", c) not in _ARG_FAMILY or getattr(config, _ARG_FAMILY["syscall", c])
                  and (c not in KVM_CALLS or _vcpu_call(config, world, index, c)))
     if config.lifecycle and world.free:
         steps.extend(Step.make("fork", task=name, child=child_name(world, prefix)) for prefix in CHILD_KINDS)

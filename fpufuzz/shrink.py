@@ -4,8 +4,9 @@ Hypothesis shrinks choice sequences; a step list found by the machine still carr
 runs cut into pieces at every interleaving point. This pass works on the concrete steps (corpus spelling): it
 merges consecutive runs of one task, then removes steps, single and in pairs, and whole episodes of a program
 (from a step a task takes in user mode to a return of its path there), for as long as the replay still ends in a
-violation of the same invariant, and tries the CPU's idle task in place of a task switched in, and one
-task in place of another of its kind (then removes again). The result is 1-minimal: removing any one step, or any two, loses the violation. It is not always the shortest counterexample that exists; the explorer gives that.
+violation of the same invariant, and tries the CPU's idle task in place of a task switched in, and one task in
+place of another of its kind (then removes again). The result is 1-minimal: removing any one step, or any two,
+loses the violation. It is not always the shortest counterexample that exists; the explorer gives that.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ from __future__ import annotations
 import inspect
 
 import pytest
+from helpers import steps
 
 from fpufuzz import casegen, mutate, mutscore, variant
-from fpufuzz.corpus import parse_step
 from fpufuzz.mutscore import Classification, Hunt, Judged
 from fpufuzz.ops import Model
 from fpufuzz.replay import replay
@@ -87,11 +87,10 @@ def test_a_case_found_on_a_mutant_is_n_a_where_another_variants_lock_covers_its_
     fuzzer crashing while building the case (it did, on a case the fuzzer found). The fuzzer kills the mutant."""
     m = mutant("fpu_reset_fpregs", "after-fpregs_unlock", "set_thread_flag(TIF_NEED_FPU_LOAD)")
     assert mutscore.hunt(m, profile="ci").killed
-    steps = [parse_step(text) for text in (
-        "schedule cpu=0 next=u0", "run task=u0 until=done", "user_write task=u0", "syscall task=u0 call=execve",
-        "run task=u0 until='fpu_reset_fpregs: set TIF_NEED_FPU_LOAD'", "schedule cpu=0 next=idle0",
-        "schedule cpu=0 next=u0", "run task=u0 until=done")]
-    case = casegen.build(steps, "user-regs", m.variant, "test")
+    found = steps("schedule cpu=0 next=u0", "run task=u0 until=done", "user_write task=u0",
+                  "syscall task=u0 call=execve", "run task=u0 until='fpu_reset_fpregs: set TIF_NEED_FPU_LOAD'",
+                  "schedule cpu=0 next=idle0", "schedule cpu=0 next=u0", "run task=u0 until=done")
+    case = casegen.build(found, "user-regs", m.variant, "test")
     assert case.expect[m.variant.name] == "violates user-regs"
     assert case.expect["exec_invalidate_last_cpu"] == "n/a"
     assert replay(case, variant.load("exec_invalidate_last_cpu")).outcome == "n/a"

@@ -4,19 +4,18 @@ last CPU and follows it to user mode."""
 
 from __future__ import annotations
 
-from helpers import model_of
+from helpers import model_of, steps
 
-from fpufuzz.corpus import parse_step
 from fpufuzz.machine import Campaign, machine_for
 from fpufuzz.ops import Step
 
 TWO_USERS = dict(cpus=1, users=2, kthreads=0, signals=True)
 
 
-def _machine(*steps: str):
+def _machine(*texts: str):
     machine = machine_for(model_of("exec_invalidate_last_cpu", **TWO_USERS), Campaign())()
-    for text in steps:
-        machine.apply(parse_step(text))
+    for step in steps(*texts):
+        machine.apply(step)
     return machine
 
 
