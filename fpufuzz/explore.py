@@ -116,6 +116,7 @@ class _Search:
         self.transitions = 0
         self.levels: list[int] = []
         self.pool = None
+        self.cache: dict[World, bytes] = {}
 
     def table_bytes(self) -> int:
         """Memory held by the table of states: the dictionary, the fingerprints, the parent numbers."""
@@ -172,7 +173,8 @@ class _Search:
         if self.jobs > 1 and len(frontier) >= 64 * self.jobs:
             results = self._parallel(frontier)
         else:
-            results = (_expand_one(self.model, self.symmetry, number, world, None) for number, world in frontier)
+            results = (_expand_one(self.model, self.symmetry, number, world, None, self.cache)
+                       for number, world in frontier)
         for done, (number, edges, count) in enumerate(results, 1):
             self.transitions += count
             for key, world, violation in edges:
@@ -223,15 +225,27 @@ class _Search:
         return steps
 
 
-def _expand_one(model: Model, symmetry: bool, number: int, world: World, seen: set | None):
+# Successors repeat: on 2 CPUs x 1 user task, 17,396 transitions reach 2,945 distinct concrete worlds (different
+# interleavings of independent steps meet). Remembering the fingerprint of each concrete world saves the canonical
+# form, about half the cost of a transition, for the repeats; the memory is bounded by clearing it when full.
+CACHE_LIMIT = 100_000
+
+
+def _expand_one(model: Model, symmetry: bool, number: int, world: World, seen: set | None, cache: dict):
     """(number, [(key, world, first violation name or None)], transitions) for one state. With ``seen`` (a
-    worker's memory of keys it already returned), repeated successors are left out."""
+    worker's memory of keys it already returned), repeated successors are left out. ``cache`` maps concrete
+    worlds (``fresh`` set aside: the next fresh number is a name, whatever it is) to their fingerprints."""
     edges, count = [], 0
     for _step, after, violations in successors(model, world):
         count += 1
         if violations:
             return number, edges + [(None, None, violations[0])], count
-        key = canon.key(after, symmetry)
+        concrete = after._replace(fresh=0)
+        key = cache.get(concrete)
+        if key is None:
+            if len(cache) >= CACHE_LIMIT:
+                cache.clear()
+            key = cache[concrete] = canon.key(after, symmetry)
         if seen is not None:
             if key in seen:
                 continue
@@ -245,12 +259,12 @@ _WORKER: dict = {}
 
 def _worker_init(model: Model, symmetry: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops and reports
-    _WORKER.update(model=model, symmetry=symmetry, seen=set())
+    _WORKER.update(model=model, symmetry=symmetry, seen=set(), cache={})
 
 
 def _worker_expand(item):
     number, world = item
-    return _expand_one(_WORKER["model"], _WORKER["symmetry"], number, world, _WORKER["seen"])
+    return _expand_one(_WORKER["model"], _WORKER["symmetry"], number, world, _WORKER["seen"], _WORKER["cache"])
 
 
 def default_jobs() -> int:
