@@ -45,6 +45,7 @@ def main() -> None:
         spots = {j.mutant: cli_mutate.blind_spot(j, mutants) for j in judged if cli_mutate.survived(j)}
         seconds = time.perf_counter() - start
         console.print(cli_mutate.summary(judged, profile, seconds))
+        console.print(cli_mutate.by_machine(judged))
         _times(judged, classified_here, console)
         for j in judged:
             if j.mutant in spots:

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fpufuzz import blindspot, mutate, mutscore, profiles
-from fpufuzz.config import Config
+from fpufuzz.config import FAMILIES, Config
 from fpufuzz.errors import FpufuzzError
 from fpufuzz.explore import default_jobs
 from fpufuzz.mutscore import Judged
@@ -35,7 +35,8 @@ def add_arguments(p) -> None:
     p.add_argument("--jobs", type=int, default=default_jobs(), help="mutants judged at once (default: the CPUs)")
     p.add_argument("--limit", type=int, help="judge only the first N mutants (in generation order)")
     p.add_argument("--max-seconds", type=float, default=mutscore.MAX_SECONDS,
-                   help=f"explorer time bound per mutant (default {mutscore.MAX_SECONDS:g}); past it: unknown")
+                   help=f"explorer time per mutant beyond the base kernel's own search on the mutant's machine "
+                        f"(default {mutscore.MAX_SECONDS:g}); past it: unknown")
     p.add_argument("--min-score", type=float, help="exit 1 if killed ÷ violating is below this (0 to 1)")
     p.add_argument("--list", action="store_true", help="list the generated mutants and stop")
     p.add_argument("--write", metavar="DIR", type=Path,
@@ -87,7 +88,7 @@ def survived(j: Judged) -> bool:
 def blind_spot(j: Judged, mutants) -> blindspot.BlindSpot:
     mutant = next(m for m in mutants if m.name == j.mutant)
     c = j.classification
-    return blindspot.explain(mutant.variant, c.steps, j.hunt.campaign_reached, c.reached, Config())
+    return blindspot.explain(mutant.variant, c.steps, j.hunt.campaign_reached, c.reached, mutscore.FUZZ_MACHINE)
 
 
 def _verdict(j: Judged) -> str:
@@ -108,16 +109,28 @@ def summary(judged: list[Judged], profile: str, seconds: float) -> str:
             + f"; mutation score under {profile}: {killed}/{violating} killed = {score} ({seconds:.0f} s)")
 
 
+def by_machine(judged: list[Judged]) -> str:
+    """Where the explorer searched the mutants, with the violating ones of each machine."""
+    rows = []
+    for config in mutscore.MACHINES:
+        mine = [j for j in judged if j.classification.machine == config]
+        if mine:
+            violating = sum(1 for j in mine if j.classification.kind == "violating")
+            rows.append(f"{_family(config)}: {len(mine)} ({violating} violating)")
+    return "explorer's machines: " + "; ".join(rows) if rows else "explorer's machines: none searched"
+
+
 def _print(judged, spots, profile: str, seconds: float, console: Console) -> None:
     table = Table(title=f"violating mutants: what caught each (fuzzer: {profile})", show_edge=False)
-    for column in ("mutant", "invariant", "shortest", "fuzzer", "s", "examples", "reachability on the catch"):
+    for column in ("mutant", "explorer's machine", "invariant", "shortest", "fuzzer", "s", "examples",
+                   "reachability on the catch"):
         table.add_column(column)
     for j in judged:
         c, h = j.classification, j.hunt
         if c.kind != "violating":
             continue
         caught = ", ".join(h.reached if h.killed else c.reached) or "-"
-        table.add_row(j.mutant, c.invariant, str(len(c.steps)), "killed" if h.killed else "[red]SURVIVED[/]",
+        table.add_row(j.mutant, _family(c.machine), c.invariant, str(len(c.steps)), "killed" if h.killed else "[red]SURVIVED[/]",
                       f"{h.seconds:.1f}", str(h.examples or "-"), caught if h.killed else f"(explorer) {caught}")
     console.print(table)
     for j in judged:
@@ -127,13 +140,21 @@ def _print(judged, spots, profile: str, seconds: float, console: Console) -> Non
     for j in judged:
         if j.mutant in spots:
             print_survivor(j, spots[j.mutant], console)
+    console.print(by_machine(judged))
     console.print(summary(judged, profile, seconds))
+
+
+def _family(config: Config) -> str:
+    """A machine of ``mutscore.MACHINES`` by its operation family ("core" for none) and size."""
+    family = next((f for f in FAMILIES if getattr(config, f)), "core")
+    return f"{family} {config.cpus}x{config.users}"
 
 
 def print_survivor(j: Judged, spot: blindspot.BlindSpot, console: Console) -> None:
     h = j.hunt
-    console.print(f"\n[bold red]survivor[/] {j.mutant}: the explorer's counterexample "
-                  f"({len(j.classification.steps)} steps){f'; fuzzer error: {h.error}' if h.error else ''}")
+    error = f"; fuzzer error: {h.error}" if h.error else ""
+    console.print(f"\n[bold red]survivor[/] {j.mutant}: the explorer's counterexample on "
+                  f"{j.classification.machine.header()} ({len(j.classification.steps)} steps){error}")
     for number, step in enumerate(j.classification.steps, 1):
         console.print(f"  {number:2}. {step}", markup=False, highlight=False)
     console.print("  what would have found it:")
@@ -144,7 +165,8 @@ def print_survivor(j: Judged, spot: blindspot.BlindSpot, console: Console) -> No
 def as_json(judged, spots, profile: str, seconds: float) -> dict:
     killed, violating, ratio = mutscore.score(judged)
     return {"base": mutate.BASE, "profile": profile, "seconds": round(seconds, 1),
-            "explorer_machine": mutscore.SMALL.header(), "fuzzer_machine": Config().header(),
+            "explorer_machines": [config.header() for config in mutscore.MACHINES],
+            "fuzzer_machine": mutscore.FUZZ_MACHINE.header(),
             "counts": {kind: sum(1 for j in judged if j.classification.kind == kind) for kind in mutscore.CLASSES},
             "killed": killed, "violating": violating, "score": ratio,
             "mutants": [_mutant_json(j, spots.get(j.mutant)) for j in judged]}
@@ -153,6 +175,7 @@ def as_json(judged, spots, profile: str, seconds: float) -> dict:
 def _mutant_json(j: Judged, spot) -> dict:
     c, h = j.classification, j.hunt
     out = {"mutant": j.mutant, "function": j.function, "line": j.line, "mutation": j.mutation, "class": c.kind,
+           "explorer_machine": c.machine.header() if c.machine else None,
            "invariant": c.invariant, "counterexample": [str(s) for s in c.steps] if c.steps else None,
            "counterexample_reaches": c.reached, "explorer_states": c.states,
            "explorer_seconds": round(c.seconds, 2), "stopped": c.stopped, "error": c.error}

@@ -4,11 +4,10 @@ killed ÷ violating.
 A verdict rests only on user-observable violations (``fpufuzz.oracle.VIOLATIONS``):
 
 * **violating** — the explorer found a violation; its shortest counterexample is kept;
-* **equivalent** — a complete search of the small machine found none, and the mutated function ran in it
+* **equivalent** — a complete search of the mutant's machine found none, and the mutated function ran in it
   (equivalent *on that machine*);
-* **unexercised** — the base kernel never calls the mutated function on the small machine (it belongs to a path
-  of an operation family the machine does not have: signals, fork, KVM, ...), so the mutant behaves as the base
-  there and the search would say nothing about it: not searched, not counted;
+* **unexercised** — the base kernel calls the mutated function on none of the explorer's machines (``MACHINES``),
+  so the mutant behaves as the base there and a search would say nothing about it: not searched, not counted;
 * **unknown** — the search stopped at its depth or time bound first;
 * **broken** — the mutant crashed the model (an unbalanced preempt count, a path that never returns to user
   mode...) before any violation: in the kernel a splat, not wrong registers, so neither violating nor counted.
@@ -27,16 +26,29 @@ from dataclasses import dataclass, field, replace
 from hypothesis.database import InMemoryExampleDatabase
 
 from fpufuzz import mutate, reach
-from fpufuzz.config import Config
+from fpufuzz.config import WHOLE, Config
 from fpufuzz.explore import explore
 from fpufuzz.fuzz import fuzz
 from fpufuzz.mutate import Mutant
 from fpufuzz.ops import Model, Step
 
 CLASSES = ("violating", "equivalent", "unexercised", "unknown", "broken")
-# The explorer's machine: the smallest on which the seed's bug shows, complete in seconds for the base kernel.
+# The explorer's machines. A mutant is searched on the first one where the base kernel calls its function: the
+# core machine (the smallest on which the seed's bug shows), then one per operation family, each the smallest that
+# runs the family's paths, cheapest search first. Base searches measured on 2026-11-26 (one job): core 2.7 s,
+# softirq 4.7 s, signals 14 s, lifecycle 47 s, ptrace 89 s (all complete); KVM does not complete on 1 CPU x 1 user
+# (128,000 states at depth 23 in 2 minutes), so its mutants are judged within the bound.
 SMALL = Config(cpus=2, users=1, kthreads=0)
-MAX_SECONDS = 30.0  # per mutant; the base kernel's complete search takes about 3-5 s
+MACHINES = (
+    SMALL,
+    Config(cpus=2, users=1, kthreads=0, softirq=True),  # softirqs using kernel FPU, on interrupt exit
+    Config(cpus=1, users=1, kthreads=0, signals=True),  # delivery, frame writes, sigreturn
+    Config(cpus=1, users=1, kthreads=0, lifecycle=True),  # fork, exit, a freed fpu reused
+    Config(cpus=1, users=1, kthreads=0, kvm=True),  # vCPU runs and exits
+    Config(cpus=1, users=2, kthreads=0, ptrace=True),  # a tracer and its tracee
+)
+FUZZ_MACHINE = Config(**WHOLE)  # the fuzzer's: what ``fpufuzz fuzz`` and the fuzz tests run
+MAX_SECONDS = 30.0  # per mutant, beyond the base's own search time on its machine (``bound()``)
 
 
 @dataclass
@@ -44,6 +56,7 @@ class Classification:
     """The explorer's verdict on one mutant."""
 
     kind: str  # one of CLASSES
+    machine: Config | None = None  # where the explorer searched it (None: unexercised)
     invariant: str | None = None
     steps: list[Step] | None = None  # the shortest counterexample
     reached: list[str] = field(default_factory=list)  # reachability properties along it
@@ -78,34 +91,56 @@ class Judged:
     hunt: Hunt | None = None
 
 
-def classify(mutant: Mutant, config: Config = SMALL, max_depth: int = 1000,
+def classify(mutant: Mutant, machines: tuple[Config, ...] = MACHINES, max_depth: int = 1000,
              max_seconds: float = MAX_SECONDS) -> Classification:
-    if mutant.function not in exercised(config):
+    config = machine_of(mutant.function, machines)
+    if config is None:
         return Classification("unexercised")
     model = Model(mutant.variant, config)
     try:
-        result = explore(model, max_depth=max_depth, max_seconds=max_seconds, jobs=1)
+        result = explore(model, max_depth=max_depth, max_seconds=bound(config) + max_seconds, jobs=1)
     except Exception as e:  # the mutant's own code failing is a finding about the mutant, reported as broken
-        return Classification("broken", error=f"{type(e).__name__}: {e}")
+        return Classification("broken", config, error=f"{type(e).__name__}: {e}")
     common = dict(states=result.states, seconds=result.seconds)
     if result.steps:
-        return Classification("violating", result.outcome.split()[-1], result.steps,
+        return Classification("violating", config, result.outcome.split()[-1], result.steps,
                               reached_along(model, result.steps), **common)
     if result.complete:
-        return Classification("equivalent", **common)
-    return Classification("unknown", stopped=result.stopped, **common)
+        return Classification("equivalent", config, **common)
+    return Classification("unknown", config, stopped=result.stopped, **common)
+
+
+def machine_of(function: str, machines: tuple[Config, ...] = MACHINES) -> Config | None:
+    """The first of ``machines`` on which the base kernel calls ``function``, or None."""
+    return next((config for config in machines if function in exercised(config)), None)
+
+
+# The base's own search on a machine is stopped here: KVM's does not complete in minutes. A function first called
+# beyond it counts as not exercised there, consistently with its mutants' searches, which get this much more.
+BASE_SECONDS = 60.0
 
 
 @functools.cache
-def exercised(config: Config = SMALL) -> frozenset[str]:
-    """The base kernel's functions that run somewhere in a complete search of ``config``'s state space: a mutant
-    of any other function has the base's state space there, so searching it proves nothing (it would read
-    "equivalent"). Found by searching the base once with every function counted; kept per config."""
+def _base_search(config: Config) -> tuple[frozenset[str], float]:
     base, called = mutate.base_variant(), set()
     cls = base.kernel_class
     counted = {name: _counted(getattr(cls, name), name, called) for name in base.functions}
-    explore(Model(replace(base, kernel_class=type(cls.__name__, (cls,), counted)), config), max_depth=1000, jobs=1)
-    return frozenset(called)
+    result = explore(Model(replace(base, kernel_class=type(cls.__name__, (cls,), counted)), config),
+                     max_depth=1000, max_seconds=BASE_SECONDS, jobs=1)
+    return frozenset(called), result.seconds
+
+
+def exercised(config: Config = SMALL) -> frozenset[str]:
+    """The base kernel's functions that run somewhere in a search of ``config``'s state space (complete, or cut at
+    ``BASE_SECONDS``): a mutant of any other function has the base's state space there, so searching it proves
+    nothing (it would read "equivalent"). Found by searching the base once with every function counted; kept
+    per config."""
+    return _base_search(config)[0]
+
+
+def bound(config: Config) -> float:
+    """How long the base's own search of ``config`` took: a mutant's search gets that plus its margin."""
+    return _base_search(config)[1]
 
 
 def _counted(function, name: str, called: set[str]):
@@ -116,9 +151,10 @@ def _counted(function, name: str, called: set[str]):
 
 
 def hunt(mutant: Mutant, config: Config | None = None, profile: str = "ci", seed: int | None = None) -> Hunt:
-    """Fuzz one mutant under ``profile`` on ``config`` (default: the fuzzer's machine) with a fresh in-memory
-    example database, so a rerun measures the same thing and no mutant learns from another."""
-    config = config or Config()
+    """Fuzz one mutant under ``profile`` on ``config`` (default: the fuzzer's machine, every operation family on,
+    as ``fpufuzz fuzz`` and the fuzz tests run) with a fresh in-memory example database, so a rerun measures the
+    same thing and no mutant learns from another."""
+    config = config or FUZZ_MACHINE
     try:
         result = fuzz(mutant.variant, config, profile, seed=seed, database=InMemoryExampleDatabase())
     except Exception as e:  # a model crash under the fuzzer: it did not show a violation
@@ -170,7 +206,8 @@ def judge_all(mutants: list[Mutant], profile: str = "ci", seed: int | None = Non
     """Judge every mutant, ``jobs`` at a time in forked processes (a mutant's functions are compiled in memory
     and cannot be pickled; forked workers inherit them and are sent indices). Results keep the mutants' order."""
     _JOB.update(mutants=mutants, profile=profile, seed=seed, options=options)
-    exercised()  # once, before the workers fork: they inherit it
+    for function in sorted({m.function for m in mutants}):  # the base searches these need, once, before the
+        machine_of(function)  # workers fork: they inherit them
     results: dict[int, Judged] = {}
     if jobs <= 1:
         for index in range(len(mutants)):

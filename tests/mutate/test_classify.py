@@ -9,6 +9,7 @@ import pytest
 from helpers import steps
 
 from fpufuzz import casegen, mutate, mutscore, variant
+from fpufuzz.config import Config
 from fpufuzz.mutscore import Classification, Hunt, Judged
 from fpufuzz.ops import Model
 from fpufuzz.replay import replay
@@ -39,15 +40,31 @@ def test_deleting_a_no_op_statement_is_equivalent():
     assert verdict.kind == "equivalent" and verdict.steps is None and verdict.states > 1000
 
 
-def test_a_mutant_of_a_function_the_small_machine_never_calls_is_unexercised_not_equivalent():
-    """Signal delivery never runs on the explorer's 2 CPUs x 1 user task without signals: a mutant there behaves as
-    the base, and a complete search of it would read "equivalent" about code it never ran."""
-    assert "copy_fpstate_to_sigframe" not in mutscore.exercised()
-    assert {"fpu_flush_thread", "fpu_reset_fpregs", "fpregs_restore_userregs"} <= mutscore.exercised()
-    verdict = mutscore.classify(mutant("copy_fpstate_to_sigframe", "delete", "fpregs_unlock()"))
-    assert verdict.kind == "unexercised" and verdict.states == 0
-    assert mutscore.score([mutscore.judge(mutant("copy_fpstate_to_sigframe", "delete", "fpregs_unlock()"))]) == (
-        0, 0, None)
+# A signals machine that is cheap to search completely (about 7 s): no preemption inside the kernel, and a
+# faulting XRSTOR keeps the registers.
+SIGNALS = Config(cpus=1, users=1, kthreads=0, signals=True, preempt="none", xrstor_fault="keeps")
+
+
+def test_a_mutant_is_searched_on_the_first_machine_that_runs_its_function():
+    """Signal delivery never runs on the core machine; it does on a machine with signals, where skipping the
+    restore before the frame is written puts whatever the CPU holds into the frame."""
+    machines = (mutscore.SMALL, SIGNALS)
+    assert "copy_fpstate_to_sigframe" not in mutscore.exercised(mutscore.SMALL)
+    assert mutscore.machine_of("copy_fpstate_to_sigframe", machines) == SIGNALS
+    assert mutscore.machine_of("fpu_reset_fpregs", machines) == mutscore.SMALL
+    verdict = mutscore.classify(mutant("copy_fpstate_to_sigframe", "delete", "fpregs_restore_userregs()"), machines)
+    assert (verdict.kind, verdict.machine, verdict.invariant) == ("violating", SIGNALS, "sigframe")
+    assert any(step.op == "signal" for step in verdict.steps)
+
+
+def test_a_mutant_of_a_function_no_machine_runs_is_unexercised_not_equivalent():
+    """Without a machine that delivers signals, a complete search of a signal-path mutant would read "equivalent"
+    about code it never ran: it is not searched and not counted."""
+    m = mutant("copy_fpstate_to_sigframe", "delete", "fpregs_unlock()")
+    assert {"fpu_flush_thread", "fpu_reset_fpregs", "fpregs_restore_userregs"} <= mutscore.exercised(mutscore.SMALL)
+    verdict = mutscore.classify(m, machines=(mutscore.SMALL,))
+    assert verdict.kind == "unexercised" and verdict.states == 0 and verdict.machine is None
+    assert mutscore.score([mutscore.Judged(m.name, m.function, m.line, m.mutation, verdict)]) == (0, 0, None)
 
 
 def test_an_unbalanced_lock_is_broken_not_violating():
@@ -55,9 +72,9 @@ def test_an_unbalanced_lock_is_broken_not_violating():
     assert verdict.kind == "broken" and "softirq count went negative" in verdict.error
 
 
-def test_a_search_cut_by_its_time_bound_is_unknown():
-    verdict = mutscore.classify(mutant("fpu_flush_thread", "delete", "fpstate_reset"), max_seconds=1e-9)
-    assert verdict.kind == "unknown" and verdict.stopped == "time"
+def test_a_search_cut_by_its_bound_is_unknown():
+    verdict = mutscore.classify(mutant("fpu_flush_thread", "delete", "fpstate_reset"), max_depth=3)
+    assert verdict.kind == "unknown" and verdict.stopped == "depth" and verdict.machine == mutscore.SMALL
 
 
 def test_reachability_along_steps_is_judged_by_the_model():

@@ -33,5 +33,7 @@ def test_json_run_scores_a_small_set():
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["counts"]["violating"] == out["violating"] == 2 and out["killed"] == 2 and out["score"] == 1.0
+    assert out["fuzzer_machine"] == "cpus=2 users=2 kthreads=1 lifecycle=yes signals=yes kvm=yes softirq=yes ptrace=yes"
     for m in out["mutants"]:
         assert m["fuzzer"]["killed"] and m["counterexample"] and m["fuzzer"]["case"]
+        assert m["explorer_machine"] == out["explorer_machines"][0] == "cpus=2 users=1 kthreads=0"
