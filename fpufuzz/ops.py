@@ -139,11 +139,13 @@ class StepResult(NamedTuple):
 class Model:
     """A variant's kernel on a configured machine: the thing steps are applied to."""
 
-    def __init__(self, variant, config: Config, ops: tuple[str, ...] | None = None):
+    def __init__(self, variant, config: Config, ops: tuple[str, ...] | None = None,
+                 actors: frozenset[str] | None = None):
         self.variant = variant
         self.config = config
         self.kernel_class = variant.kernel_class
         self.ops = None if ops is None else check_ops(ops)  # restrict what the world may do (explorer --ops)
+        self.actors = actors  # restrict which tasks steps may name (idle tasks always may); None: all
 
     def initial(self) -> World:
         world = initial_world(self.config)
@@ -176,10 +178,22 @@ class Model:
     def enabled(self, world: World) -> list[Step]:
         """Every step legal in ``world``, with ``run`` going to the next interleaving point."""
         steps = enabled(self.config, world)
-        if self.ops is None:
-            return steps
-        return [s for s in steps
-                if s.op in self.ops or f"{s.op}:{s.get('call') or s.get('work') or s.get('req')}" in self.ops]
+        if self.ops is not None:
+            steps = [s for s in steps if op_name(s) in self.ops or s.op in self.ops]
+        if self.actors is not None:
+            steps = [s for s in steps if all(s.get(arg) is None or s.get(arg) in self.actors
+                                             or s.get(arg).startswith("idle") for arg in TASK_ARGS)]
+        return steps
+
+
+# The arguments of a step that name a task.
+TASK_ARGS = ("task", "next", "target", "child")
+
+
+def op_name(step: Step) -> str:
+    """The step's name as ``--ops`` spells it: ``syscall:execve``, ``irq:simd``, ``ptrace:cont``, or the op."""
+    value = step.get("call") or step.get("work") or step.get("req")
+    return step.op if value is None else f"{step.op}:{value}"
 
 
 def op_names() -> list[str]:

@@ -9,7 +9,11 @@ from helpers import model_of, steps
 from fpufuzz import corpus, variant
 from fpufuzz.casegen import build, canonical, case_name, existing_equivalent
 from fpufuzz.ops import Step
-from fpufuzz.shrink import merge_runs, minimize, violates
+from fpufuzz.config import Config
+from fpufuzz.ops import Model
+from fpufuzz.shrink import merge_runs, minimize, shortest_nearby, violates
+
+WHOLE_MACHINE = dict(cpus=2, users=2, kthreads=1, lifecycle=True, signals=True, kvm=True, softirq=True, ptrace=True)
 
 SEED = corpus.load(Path(__file__).resolve().parents[2] / "corpus" / "exec+migrate-back+kthread.case")
 
@@ -51,6 +55,32 @@ def test_minimize_lets_the_parent_do_what_its_forked_child_did():
     small = minimize(model, found, "user-regs")
     assert len(small) == 9 and violates(model, small, "user-regs") == 9
     assert not any(step.op == "fork" for step in small)
+
+
+def test_minimize_searches_the_lists_own_kinds_and_tasks_for_a_shorter_order():
+    """The fuzzer's find on the whole machine (ci, seed 16), as deletions and renamings left it: a forked child
+    execs while a kernel thread holds the other CPU. Playing the child with its parent fails here (the parent
+    runs on CPU0 when the child is switched in there), so no deletion can drop the fork; a breadth-first search
+    over the same kinds of step by the same tasks finds the explorer's 9."""
+    found = steps("schedule cpu=0 next=u0", "run task=u0 until=done", "fork task=u0 child=u2",
+                  "run task=u0 until=done", "schedule cpu=1 next=u2", "run task=u2 until=done",
+                  "syscall task=u2 call=execve", "schedule cpu=1 next=k0", "schedule cpu=0 next=u2",
+                  "run task=u2 until='fpregs_unlock: local_bh_enable'", "schedule cpu=0 next=idle0",
+                  "schedule cpu=1 next=u2", "run task=u2 until=done")
+    model = model_of("original", **WHOLE_MACHINE)
+    assert violates(model, found, "user-regs") == len(found)
+    assert len(minimize(model, found, "user-regs")) == 9
+    nearby = shortest_nearby(model, found, "user-regs")
+    assert len(nearby) == 9 and violates(model, nearby, "user-regs") == 9
+    assert {step.op for step in nearby} <= {step.op for step in found}
+
+
+def test_the_nearby_search_only_takes_the_named_tasks_steps():
+    model = Model(variant.load("original"), Config(cpus=2, users=2, kthreads=1), ops=("schedule", "run"),
+                  actors=frozenset({"u1"}))
+    enabled = model.enabled(model.initial())
+    assert enabled and {step.op for step in enabled} == {"schedule"}
+    assert {step.get("next") for step in enabled} == {"u1"}
 
 
 def test_minimize_drops_a_whole_episode_no_single_step_or_pair_can_take_out():
@@ -105,7 +135,6 @@ def test_an_equivalent_case_is_recognized_up_to_renaming(tmp_path):
 def test_a_child_named_after_an_exited_task_is_a_new_task_in_the_case():
     """Found by the fuzzer: u0 dies, its slot goes to u1's first child, and u1's second child takes the free name
     u0. The case must keep the two u0s apart (casegen renames by name) and replay."""
-    from fpufuzz.config import Config
     from fpufuzz.corpus import parse_step
 
     raw = [parse_step(t) for t in (
