@@ -97,13 +97,18 @@ def _violations(result) -> tuple[str, ...]:
 def explore(model: Model, max_depth: int = 1000, max_states: int = 50_000_000, symmetry: bool = True,
             jobs: int = 1, progress=None, every: float = 0.5, max_seconds: float | None = None) -> Exploration:
     """Breadth-first from the initial state until a violation (the shortest), the frontier empties (complete),
-    ``max_depth``, ``max_states``, ``max_seconds`` (checked between levels and reported as "time"), or Ctrl-C.
+    ``max_depth``, ``max_states`` (checked between levels), ``max_seconds`` (checked after every state, reported as
+    "time"; the depth reported is the last level explored in full), or Ctrl-C.
     ``progress`` is called with a ``Progress`` about every ``every`` seconds."""
     search = _Search(model, symmetry, jobs, progress, every)
     try:
         return search.run(max_depth, max_states, max_seconds)
     finally:
         search.close()
+
+
+class _OutOfTime(Exception):
+    pass
 
 
 class _Search:
@@ -134,6 +139,7 @@ class _Search:
 
     def run(self, max_depth: int, max_states: int, max_seconds: float | None = None) -> Exploration:
         self.start = time.perf_counter()
+        self.deadline = None if max_seconds is None else self.start + max_seconds
         initial = self.model.initial()
         self.add(canon.key(initial, self.symmetry), -1)
         frontier, depth, stopped, found = [(0, initial)], 0, None, None
@@ -144,9 +150,6 @@ class _Search:
                 if depth >= max_depth or len(self.keys) >= max_states:
                     stopped = "depth" if depth >= max_depth else "states"
                     break
-                if max_seconds is not None and time.perf_counter() - self.start >= max_seconds:
-                    stopped = "time"
-                    break
                 frontier, found = self.expand(frontier, depth)
                 if found is not None:
                     break
@@ -154,6 +157,8 @@ class _Search:
                 self.levels.append(len(frontier))
         except KeyboardInterrupt:
             stopped = "interrupted"
+        except _OutOfTime:  # inside a level: a mutant's state space can grow a hundredfold from one level to the next
+            stopped = "time"
         seconds = time.perf_counter() - self.start
         per_state = self.table_bytes() / len(self.keys)
         common = dict(states=len(self.keys), transitions=self.transitions, seconds=seconds, levels=self.levels,
@@ -183,6 +188,8 @@ class _Search:
                 if self.add(key, number):
                     nxt.append((len(self.keys) - 1, world))
             self._report(depth, len(frontier), done)
+            if self.deadline is not None and time.perf_counter() >= self.deadline:
+                raise _OutOfTime
         return nxt, None
 
     def _parallel(self, frontier):
