@@ -64,6 +64,10 @@ XSTATE_COPY_FX = 0  # copy_xstate_to_uabi_buf(): the legacy FXSAVE area only
 
 _PER_CPU_FPU = {fpu_fpregs_owner_ctx: "owner", in_kernel_fpu: "in_kernel_fpu"}
 _THIS_FILE = __file__
+# The events one kernel path may execute. The longest paths of the baseline run a few hundred (a signal frame's
+# write retried across faults); a path past this loops without end -- in the kernel a soft lockup, not wrong
+# registers -- and without it a mutant that deletes a loop's exit hung the explorer in a single transition.
+MAX_PATH_EVENTS = 5_000
 
 
 class Pause(BaseException):
@@ -117,6 +121,9 @@ class Kernel:
             return self._replay[i]
         if eligible and i > self._nreplay and self._may_pause():
             raise Pause(self._label(access))
+        if i >= MAX_PATH_EVENTS:
+            raise ModelError(f"a kernel path ran {MAX_PATH_EVENTS} events without ending: an endless loop (in the "
+                             f"kernel, a soft lockup) at {self._label(access)}")
         result = fn(*args)
         self.log.append(result)
         if self.trace is not None:

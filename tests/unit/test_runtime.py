@@ -119,3 +119,23 @@ def test_enabled_steps_are_all_legal():
         for step in options:
             model.apply(world, step)  # must not raise
         world = model.apply(world, options[len(options) // 2]).world
+
+
+def test_a_path_that_never_ends_is_a_model_error_not_a_hang(baseline, monkeypatch):
+    """A patch (or a mutant) that deletes a loop's exit would spin forever inside one step; past MAX_PATH_EVENTS
+    events the path is reported as an endless loop (in the kernel, a soft lockup)."""
+    from fpufuzz import runtime
+    from fpufuzz.errors import ModelError
+
+    def fpu_flush_thread(k):
+        while True:
+            k.fpregs_lock()
+            k.fpregs_unlock()
+
+    monkeypatch.setattr(runtime, "MAX_PATH_EVENTS", 300)
+    model = model_with(fpu_flush_thread=fpu_flush_thread)
+    world, _ = run(model, "schedule cpu=0 next=u0", "run task=u0 until=done", "syscall task=u0 call=execve")
+    with pytest.raises(ModelError, match="endless loop"):
+        run(model, "run task=u0 until=done", world=world)
+    run(baseline, "schedule cpu=0 next=u0", "run task=u0 until=done", "syscall task=u0 call=execve",
+        "run task=u0 until=done")  # the baseline's exec stays far below the bound
