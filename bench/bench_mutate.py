@@ -1,11 +1,15 @@
 """Benchmark of the fuzzer's power: the mutation score of every generated mutant under ``ci`` and ``dev``.
 
     python bench/bench_mutate.py [--jobs N] [--profiles ci dev] [--dev-seed S] [--json FILE]
+                                 [--machine core|softirq|signals|lifecycle|kvm|ptrace] [--jsonl FILE]
 
 Generates every mutant of the fixed kernel (fpufuzz/mutate.py), classifies each once with the explorer, then
 fuzzes the violating ones under each profile, as ``fpufuzz mutate --profile P`` does. Prints the counts per
 class, the score and the time per profile, and every survivor with the explorer's counterexample and what would
-have found it. ``ci`` is derandomized; ``dev`` is random unless ``--dev-seed`` is given. Asserts nothing: the
+have found it. ``ci`` is derandomized; ``dev`` is random unless ``--dev-seed`` is given. ``--machine`` judges only
+the mutants the explorer searches on that machine (``mutscore.MACHINES``: the core one or an operation family's);
+``--jsonl`` writes one line per mutant as soon as it is judged, so a long run's results survive its interruption.
+Asserts nothing: the
 targets (at least 50 violating mutants; 100% killed under dev, at least 95% under ci) live in issue 6.
 """
 
@@ -18,6 +22,7 @@ import time
 from rich.console import Console
 
 from fpufuzz import cli_mutate, mutate, mutscore
+from fpufuzz.config import FAMILIES
 from fpufuzz.explore import default_jobs
 
 
@@ -27,11 +32,15 @@ def main() -> None:
     parser.add_argument("--profiles", nargs="+", default=["ci", "dev"], choices=["ci", "dev", "deep"])
     parser.add_argument("--dev-seed", type=int, default=None, help="seed for dev and deep (default: random)")
     parser.add_argument("--json", help="also write every result as JSON into this file")
+    parser.add_argument("--machine", choices=["core", *FAMILIES], help="only the mutants searched on this machine")
+    parser.add_argument("--jsonl", help="append one JSON line per mutant to this file as each is judged")
     args = parser.parse_args()
     console = Console(highlight=False, width=160)
 
     start = time.perf_counter()
     mutants = mutate.generate()
+    if args.machine:
+        mutants = [m for m in mutants if cli_mutate.family(mutscore.machine_of(m.function)) == args.machine]
     print(f"{len(mutants)} mutants of {mutate.BASE} generated in {time.perf_counter() - start:.1f} s "
           f"({len({m.function for m in mutants})} functions)", flush=True)
     known: dict = {}
@@ -40,7 +49,7 @@ def main() -> None:
         seed = None if profile == "ci" else args.dev_seed
         start = time.perf_counter()
         classified_here = not known
-        judged = mutscore.judge_all(mutants, profile, seed, args.jobs, known=known)
+        judged = mutscore.judge_all(mutants, profile, seed, args.jobs, _lines(args.jsonl, profile), known=known)
         known.update({j.mutant: j.classification for j in judged})
         spots = {j.mutant: cli_mutate.blind_spot(j, mutants) for j in judged if cli_mutate.survived(j)}
         seconds = time.perf_counter() - start
@@ -54,6 +63,16 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
+
+
+def _lines(path: str | None, profile: str):
+    if path is None:
+        return None
+
+    def write(j) -> None:
+        with open(path, "a") as f:
+            f.write(json.dumps({"profile": profile, **cli_mutate._mutant_json(j, None)}) + "\n")
+    return write
 
 
 def _times(judged, classified_here: bool, console: Console) -> None:

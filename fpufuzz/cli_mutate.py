@@ -144,10 +144,13 @@ def _print(judged, spots, profile: str, seconds: float, console: Console) -> Non
     console.print(summary(judged, profile, seconds))
 
 
+def family(config: Config | None) -> str | None:
+    """A machine of ``mutscore.MACHINES`` by its operation family ("core" for none); None for no machine."""
+    return None if config is None else next((f for f in FAMILIES if getattr(config, f)), "core")
+
+
 def _family(config: Config) -> str:
-    """A machine of ``mutscore.MACHINES`` by its operation family ("core" for none) and size."""
-    family = next((f for f in FAMILIES if getattr(config, f)), "core")
-    return f"{family} {config.cpus}x{config.users}"
+    return f"{family(config)} {config.cpus}x{config.users}"
 
 
 def print_survivor(j: Judged, spot: blindspot.BlindSpot, console: Console) -> None:
