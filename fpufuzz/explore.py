@@ -157,7 +157,7 @@ class _Search:
                 self.levels.append(len(frontier))
         except KeyboardInterrupt:
             stopped = "interrupted"
-        except _OutOfTime:  # inside a level: a mutant's state space can grow a hundredfold from one level to the next
+        except _OutOfTime:  # inside a level: a level is its predecessor times the branching factor
             stopped = "time"
         seconds = time.perf_counter() - self.start
         per_state = self.table_bytes() / len(self.keys)

@@ -91,9 +91,9 @@ def test_a_bound_is_stated_when_the_search_stops_early():
 
 
 def test_a_time_bound_is_checked_after_every_state_not_only_between_levels():
-    """A mutant's level can be a hundred times its predecessor: a bound checked between levels overran by minutes.
-    Past the deadline the search stops after the state it is expanding; the depth it states is the last level
-    explored in full."""
+    """A level is its predecessor times the branching factor, so a bound checked only between levels can overrun by
+    a whole level. Past the deadline the search stops after the state it is expanding; the depth it states is the
+    last level explored in full."""
     result = explore(model_of("exec_invalidate_last_cpu", **SMALL), max_seconds=1e-9)
     assert (result.stopped, result.complete, result.depth, result.levels) == ("time", False, 0, [1])
     assert result.states > 1  # the first state was expanded, and the search stopped inside the next level
