@@ -71,7 +71,7 @@ def _lines(path: str | None, profile: str):
 
     def write(j) -> None:
         with open(path, "a") as f:
-            f.write(json.dumps({"profile": profile, **cli_mutate._mutant_json(j, None)}) + "\n")
+            f.write(json.dumps({"profile": profile, **cli_mutate.mutant_json(j, None)}) + "\n")
     return write
 
 

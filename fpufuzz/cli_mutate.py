@@ -130,8 +130,8 @@ def _print(judged, spots, profile: str, seconds: float, console: Console) -> Non
         if c.kind != "violating":
             continue
         caught = ", ".join(h.reached if h.killed else c.reached) or "-"
-        table.add_row(j.mutant, _family(c.machine), c.invariant, str(len(c.steps)), "killed" if h.killed else "[red]SURVIVED[/]",
-                      f"{h.seconds:.1f}", str(h.examples or "-"), caught if h.killed else f"(explorer) {caught}")
+        table.add_row(j.mutant, _family(c.machine), c.invariant, str(len(c.steps)),
+                      "killed" if h.killed else "[red]SURVIVED[/]", f"{h.seconds:.1f}", str(h.examples or "-"), caught if h.killed else f"(explorer) {caught}")
     console.print(table)
     for j in judged:
         if j.classification.kind in ("unknown", "broken"):
@@ -172,10 +172,10 @@ def as_json(judged, spots, profile: str, seconds: float) -> dict:
             "fuzzer_machine": mutscore.FUZZ_MACHINE.header(),
             "counts": {kind: sum(1 for j in judged if j.classification.kind == kind) for kind in mutscore.CLASSES},
             "killed": killed, "violating": violating, "score": ratio,
-            "mutants": [_mutant_json(j, spots.get(j.mutant)) for j in judged]}
+            "mutants": [mutant_json(j, spots.get(j.mutant)) for j in judged]}
 
 
-def _mutant_json(j: Judged, spot) -> dict:
+def mutant_json(j: Judged, spot) -> dict:
     c, h = j.classification, j.hunt
     out = {"mutant": j.mutant, "function": j.function, "line": j.line, "mutation": j.mutation, "class": c.kind,
            "explorer_machine": c.machine.header() if c.machine else None,

@@ -377,8 +377,9 @@ class FpuMachine(_Base):
     def _wake(self, task: str, pick: int) -> None:
         """Switch ``task`` back in if it is out: on the CPU it last ran on when that CPU can take it, as the
         wake-up's ``select_task_rq()`` prefers an idle previous CPU, else on one ``pick`` chooses."""
-        if self.world.running_on(self.world.task_index(task)) is None:
-            last, targets = self.world.tasks[self.world.task_index(task)].cpu, self.preemptible_cpus
+        index = self.world.task_index(task)
+        if self.world.running_on(index) is None:
+            last, targets = self.world.tasks[index].cpu, self.preemptible_cpus
             self._move(task, last if last in targets else _pick(targets, pick), pick)
 
     def _enter(self, steps: list[Step], pick: int, plan, compute: bool = False) -> None:

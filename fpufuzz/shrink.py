@@ -14,6 +14,7 @@ that.
 from __future__ import annotations
 
 from fpufuzz.errors import IllegalStep
+from fpufuzz.explore import explore
 from fpufuzz.ops import DONE, TASK_ARGS, Model, Step, op_name
 
 _PAIR_LIMIT = 40  # steps; beyond it the all-pairs pass costs more than it is worth
@@ -60,8 +61,9 @@ def minimize(model: Model, steps: list[Step], invariant: str) -> list[Step]:
 
 
 # The neighbourhood search's bound. The explorer checks it between levels, so the last level can go past it:
-# about a second on this machine. On the whole machine, the seed's bug minimized to 13 steps on 3 seeds of 20
-# (a forked child playing the victim, which no deletion or renaming could undo); the shortest is 9.
+# about a second on this machine. On the whole machine, the seed's bug minimized to 13 or 17 steps on 4 seeds of
+# 20 (a forked child playing the victim, a ptrace stop and continue, which no deletion or renaming could undo);
+# the shortest is 9.
 NEARBY_STATES = 5_000
 
 
@@ -70,8 +72,6 @@ def shortest_nearby(model: Model, steps: list[Step], invariant: str) -> list[Ste
     tasks: a breadth-first search (fpufuzz.explore, the same model) on ``model`` with only those kinds and tasks
     enabled, to one step less than ``steps``, within ``NEARBY_STATES``. Deletions and renamings only make a list
     shorter by taking things out; this finds another order (a parent doing what its forked child did, say)."""
-    from fpufuzz.explore import explore  # the explorer replays through fpufuzz.ops, as this module does
-
     kinds = tuple(sorted({op_name(step) for step in steps}))
     actors = frozenset(step.get(arg) for step in steps for arg in TASK_ARGS if step.get(arg))
     nearby = Model(model.variant, model.config, ops=kinds, actors=actors)
