@@ -11,7 +11,8 @@ import pytest
 from helpers import model_of, run
 
 from fpufuzz import Config, canon, corpus, variant
-from fpufuzz.explore import explore
+from fpufuzz.explore import Memo, explore, successors
+from fpufuzz.ops import Step
 from fpufuzz.fuzz import fuzz
 from fpufuzz.replay import replay
 
@@ -115,6 +116,22 @@ def test_two_worker_processes_find_the_same_states():
     assert (parallel.states, parallel.levels, parallel.jobs) == (serial.states, serial.levels, 2)
     shortest = explore(model_of("original", **SMALL), jobs=2)
     assert len(shortest.steps) == 9
+
+
+def test_the_memo_runs_a_slice_once_and_gives_the_same_successors():
+    """A state's run successors are a chain its successors rerun; the memo runs each slice once, and the search
+    sees exactly what it sees without it."""
+    model = model_of("exec_invalidate_last_cpu", **SMALL)
+    world = model.apply(model.initial(), Step.make("schedule", cpu=0, next="u0")).world  # u0 in ret_from_fork
+    memo, calls = Memo(), []
+    real = model.apply
+    model.apply = lambda w, step, trace=None: (calls.append(step.op), real(w, step, trace))[1]
+    first = list(successors(model, world, memo))
+    ran = calls.count("run")
+    again = list(successors(model, world, memo))
+    model.apply = real
+    assert ran > 0 and calls.count("run") == ran  # the second expansion ran no slice
+    assert first == again == list(successors(model, world))
 
 
 def test_canonical_form_renames_values_by_first_occurrence():
