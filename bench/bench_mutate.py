@@ -2,13 +2,16 @@
 
     python bench/bench_mutate.py [--jobs N] [--profiles ci dev] [--dev-seed S] [--json FILE]
                                  [--machine core|softirq|signals|lifecycle|kvm|ptrace] [--jsonl FILE]
+                                 [--classified FILE]
 
 Generates every mutant of the fixed kernel (fpufuzz/mutate.py), classifies each once with the explorer, then
 fuzzes the violating ones under each profile, as ``fpufuzz mutate --profile P`` does. Prints the counts per
 class, the score and the time per profile, and every survivor with the explorer's counterexample and what would
 have found it. ``ci`` is derandomized; ``dev`` is random unless ``--dev-seed`` is given. ``--machine`` judges only
 the mutants the explorer searches on that machine (``mutscore.MACHINES``: the core one or an operation family's);
-``--jsonl`` writes one line per mutant as soon as it is judged, so a long run's results survive its interruption.
+``--jsonl`` writes one line per mutant as soon as it is judged, so a long run's results survive its interruption;
+``--classified`` reads such a file back and takes the explorer's verdicts from it (e.g. to run ``dev`` after a
+``ci`` run without searching every mutant again); mutants it does not name are classified as usual.
 Asserts nothing: the
 targets (at least 50 violating mutants; 100% killed under dev, at least 95% under ci) live in issue 6.
 """
@@ -17,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 from rich.console import Console
 
 from fpufuzz import cli_mutate, mutate, mutscore
 from fpufuzz.config import FAMILIES
+from fpufuzz.errors import FpufuzzError
 from fpufuzz.explore import default_jobs
 
 
@@ -34,16 +39,20 @@ def main() -> None:
     parser.add_argument("--json", help="also write every result as JSON into this file")
     parser.add_argument("--machine", choices=["core", *FAMILIES], help="only the mutants searched on this machine")
     parser.add_argument("--jsonl", help="append one JSON line per mutant to this file as each is judged")
+    parser.add_argument("--classified", help="take the explorer's verdicts from this --jsonl file of an earlier run")
     args = parser.parse_args()
     console = Console(highlight=False, width=160)
 
+    try:
+        known = cli_mutate.load_classifications(args.classified) if args.classified else {}
+    except FpufuzzError as e:
+        sys.exit(f"bench_mutate: {e}")
     start = time.perf_counter()
     mutants = mutate.generate()
     if args.machine:
-        mutants = [m for m in mutants if cli_mutate.family(mutscore.machine_of(m.function)) == args.machine]
+        mutants = [m for m in mutants if _machine(m, known) == args.machine]
     print(f"{len(mutants)} mutants of {mutate.BASE} generated in {time.perf_counter() - start:.1f} s "
           f"({len({m.function for m in mutants})} functions)", flush=True)
-    known: dict = {}
     out = {}
     for profile in args.profiles:
         seed = None if profile == "ci" else args.dev_seed
@@ -63,6 +72,13 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
+
+
+def _machine(mutant, known: dict) -> str | None:
+    """The family of the machine the explorer searches ``mutant`` on (as an earlier run recorded it, if given)."""
+    if mutant.name in known:
+        return cli_mutate.family(known[mutant.name].machine)
+    return cli_mutate.family(mutscore.machine_of(mutant.function))
 
 
 def _lines(path: str | None, profile: str):

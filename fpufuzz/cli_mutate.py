@@ -11,11 +11,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fpufuzz import blindspot, mutate, mutscore, profiles
+from fpufuzz import blindspot, corpus, mutate, mutscore, profiles
 from fpufuzz.config import FAMILIES, Config
 from fpufuzz.errors import FpufuzzError
 from fpufuzz.explore import default_jobs
-from fpufuzz.mutscore import Judged
+from fpufuzz.mutscore import Classification, Judged
 
 EXIT_OK, EXIT_BELOW = 0, 1
 
@@ -173,6 +173,48 @@ def as_json(judged, spots, profile: str, seconds: float) -> dict:
             "counts": {kind: sum(1 for j in judged if j.classification.kind == kind) for kind in mutscore.CLASSES},
             "killed": killed, "violating": violating, "score": ratio,
             "mutants": [mutant_json(j, spots.get(j.mutant)) for j in judged]}
+
+
+def classification_json(d: dict, where: str) -> Classification:
+    """The explorer's verdict on a mutant as ``mutant_json`` wrote it, read back (e.g. to fuzz under another
+    profile without searching again); FpufuzzError names ``where`` and the field."""
+    try:
+        kind = d["class"]
+        if kind not in mutscore.CLASSES:
+            raise FpufuzzError(f"{where}: class: {kind!r} is not one of {', '.join(mutscore.CLASSES)}")
+        machine = d.get("explorer_machine")
+        steps = d.get("counterexample")
+        return Classification(kind, corpus.parse_config(machine, f"{where}: explorer_machine") if machine else None,
+                              d.get("invariant"),
+                              [corpus.parse_step(s, f"{where}: counterexample") for s in steps] if steps else None,
+                              list(d.get("counterexample_reaches") or ()), int(d.get("explorer_states") or 0),
+                              float(d.get("explorer_seconds") or 0.0), d.get("stopped"), d.get("error"))
+    except KeyError as e:
+        raise FpufuzzError(f"{where}: no field {e.args[0]!r}") from None
+    except (TypeError, ValueError, AttributeError) as e:
+        raise FpufuzzError(f"{where}: {e}") from None
+
+
+def load_classifications(path: str) -> dict[str, Classification]:
+    """The classifications in a JSON-lines file of ``mutant_json`` records (``bench/bench_mutate.py --jsonl``),
+    by mutant name; FpufuzzError names the file, the line and the field."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as e:
+        raise FpufuzzError(f"{path}: {e.strerror}") from None
+    known = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise FpufuzzError(f"{where}: not JSON ({e.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("mutant"), str):
+            raise FpufuzzError(f"{where}: mutant: a record must name its mutant")
+        known[record["mutant"]] = classification_json(record, where)
+    return known
 
 
 def mutant_json(j: Judged, spot) -> dict:

@@ -85,7 +85,7 @@ def parse(text: str, path: Path | None = None) -> Case:
     for key in _REQUIRED:
         if key not in header:
             raise CorpusFormatError(f"{where}: missing field '{key}:' (see docs/corpus-format.md)")
-    config = _config(where, header["config"])
+    config = _config(f"{where}:{header['config'][0]}", header["config"][1])
     steps, comments, numbers = _steps(where, lines, first_step)
     _check_config_allows(where, config, steps, numbers)
     expect = _expect(where, header.get("expect", []))
@@ -134,33 +134,38 @@ _FLAGS = ("preempt_rt", "lifecycle", "signals", "kvm", "softirq", "ptrace", "fns
 _CHOICES = {"preempt": PREEMPTION_MODELS, "xrstor_fault": XRSTOR_FAULTS}
 
 
-def _config(where: str, entry) -> Config:
-    number, text = entry
+def parse_config(text: str, where: str = "<config>") -> Config:
+    """A machine written as a case header's ``config:`` (``Config.header()``); CorpusFormatError names ``where``."""
+    return _config(where, text)
+
+
+def _config(at: str, text: str) -> Config:
+    """``text`` parsed; errors start with ``at`` (a file and line)."""
     values = {}
     for word in text.split():
         key, sep, value = word.partition("=")
         if not sep or key not in (*_NUMBERS, *_FLAGS, *_CHOICES):
-            raise CorpusFormatError(f"{where}:{number}: config: unknown setting {word!r}; settings are cpus=N "
+            raise CorpusFormatError(f"{at}: config: unknown setting {word!r}; settings are cpus=N "
                                     "users=N kthreads=N spare=N preempt_rt=yes|no lifecycle=yes|no signals=yes|no "
                                     f"kvm=yes|no softirq=yes|no ptrace=yes|no fnsave=yes|no preempt={'|'.join(PREEMPTION_MODELS)} "
                                     f"xrstor_fault={'|'.join(XRSTOR_FAULTS)}")
         if key in _FLAGS:
             if value not in ("yes", "no"):
-                raise CorpusFormatError(f"{where}:{number}: config: {key} must be yes or no")
+                raise CorpusFormatError(f"{at}: config: {key} must be yes or no")
             values[key] = value == "yes"
         elif key in _CHOICES:
             if value not in _CHOICES[key]:
-                raise CorpusFormatError(f"{where}:{number}: config: {key} must be one of "
+                raise CorpusFormatError(f"{at}: config: {key} must be one of "
                                         f"{', '.join(_CHOICES[key])}, not {value!r}")
             values[key] = value
         elif not value.isdigit():
-            raise CorpusFormatError(f"{where}:{number}: config: {key} must be a number, not {value!r}")
+            raise CorpusFormatError(f"{at}: config: {key} must be a number, not {value!r}")
         else:
             values[key] = int(value)
     try:
         return Config(**values)
     except FpufuzzError as e:
-        raise CorpusFormatError(f"{where}:{number}: config: {e}") from None
+        raise CorpusFormatError(f"{at}: config: {e}") from None
 
 
 def _check_config_allows(where: str, config: Config, steps: list[Step], numbers: list[int]) -> None:

@@ -6,6 +6,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from fpufuzz import corpus
+from fpufuzz.config import Config
+from fpufuzz.errors import FpufuzzError
+
 
 def fpufuzz(*args):
     return subprocess.run([sys.executable, "-m", "fpufuzz", "mutate", *args], capture_output=True, text=True)
@@ -37,3 +43,38 @@ def test_json_run_scores_a_small_set():
     for m in out["mutants"]:
         assert m["fuzzer"]["killed"] and m["counterexample"] and m["fuzzer"]["case"]
         assert m["explorer_machine"] == out["explorer_machines"][0] == "cpus=2 users=1 kthreads=0"
+
+
+def test_a_run_s_classifications_read_back_as_they_were(tmp_path):
+    """``bench_mutate.py --classified`` fuzzes under another profile from an earlier run's verdicts: each record
+    reads back to the classification it was written from."""
+    from fpufuzz.cli_mutate import load_classifications, mutant_json
+    from fpufuzz.mutscore import Classification, Judged
+
+    steps = [corpus.parse_step("schedule cpu=0 next=u0"), corpus.parse_step("run task=u0 until=done")]
+    written = [Classification("violating", Config(cpus=1, users=1, kthreads=0, signals=True), "sigframe", steps,
+                              ["handler-entered"], 120, 1.5),
+               Classification("unknown", Config(cpus=1, users=2, kthreads=0, ptrace=True), states=9, seconds=2.0,
+                              stopped="time"),
+               Classification("unexercised")]
+    path = tmp_path / "run.jsonl"
+    path.write_text("".join(json.dumps({"profile": "ci", **mutant_json(Judged(f"f:{n}:delete", "f", n, "delete", c),
+                                                                       None)}) + "\n"
+                            for n, c in enumerate(written)))
+    assert load_classifications(str(path)) == {f"f:{n}:delete": c for n, c in enumerate(written)}
+
+
+@pytest.mark.parametrize("line, field", [('{"mutant": "f:1:delete"}', "'class'"),
+                                         ('{"mutant": "f:1:delete", "class": "killed"}', "class"),
+                                         ('{"mutant": "f:1:delete", "class": "violating", "explorer_machine": '
+                                          '"cpus=9"}', "explorer_machine"),
+                                         ('{"class": "violating"}', "mutant"),
+                                         ("not json", "not JSON")])
+def test_a_bad_classified_record_names_the_file_line_and_field(tmp_path, line, field):
+    from fpufuzz.cli_mutate import load_classifications
+
+    path = tmp_path / "run.jsonl"
+    path.write_text("\n" + line + "\n")
+    with pytest.raises(FpufuzzError) as e:
+        load_classifications(str(path))
+    assert str(e.value).startswith(f"{path}:2: ") and field in str(e.value) and "\n" not in str(e.value)
