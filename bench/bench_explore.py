@@ -1,12 +1,14 @@
 """Benchmark of the exhaustive explorer.
 
-    python bench/bench_explore.py [--big-seconds S] [--skip-big]
+    python bench/bench_explore.py [--big-seconds S] [--skip-big] [--whole-seconds S] [--skip-whole]
 
 Prints, for the seed's variants: states/s, transitions/s, bytes per stored state; the time to the shortest
 counterexample on ``original``; the time to a complete clean verdict on both fixes; the symmetry reduction's
 factor (states with and without it); the speed-up of two worker processes over one; and, on the issue's machine
-of 2 CPUs × 2 user tasks + 1 kernel thread, how far the search gets in ``--big-seconds``. Asserts nothing:
-targets live in the issues and the closing notes.
+of 2 CPUs × 2 user tasks + 1 kernel thread, how far the search gets in ``--big-seconds``; and with every operation
+family on (the whole machine: fork and exit, signals, KVM, softirqs, ptrace) at 2 CPUs × 2 user tasks, whether
+the search completes or how deep it gets in ``--whole-seconds``. Asserts nothing: targets live in the issues and
+the closing notes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 
 from fpufuzz import Config, Model, variant
+from fpufuzz.config import WHOLE
 from fpufuzz.cli_check import machine
 from fpufuzz.explore import explore
 
@@ -21,6 +24,7 @@ FIXES = ("exec_invalidate_last_cpu", "exec_invalidate_both")
 SMALL = Config(cpus=2, users=1, kthreads=0)
 SEED = Config(cpus=2, users=1, kthreads=1)
 BIG = Config(cpus=2, users=2, kthreads=1)
+WHOLE_BIG = Config(cpus=2, users=2, kthreads=0, **WHOLE)
 
 
 def run(name: str, config: Config, **options):
@@ -38,6 +42,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big-seconds", type=float, default=600, help="time budget on 2 CPUs × 2 users + 1 kthread")
     parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--whole-seconds", type=float, default=600, help="time budget with every operation family")
+    parser.add_argument("--skip-whole", action="store_true")
     args = parser.parse_args()
 
     print("shortest counterexample on original, and complete clean verdicts on both fixes:")
@@ -60,6 +66,11 @@ def main() -> None:
         print(f"the issue's machine, {machine(BIG)}, {args.big_seconds:.0f} s budget per variant (2 jobs):")
         for name in FIXES:
             print(line(name, BIG, run(name, BIG, jobs=2, max_seconds=args.big_seconds)), flush=True)
+
+    if not args.skip_whole:
+        print(f"every operation family, {machine(WHOLE_BIG)}, {args.whole_seconds:.0f} s budget per variant (2 jobs):")
+        for name in FIXES:
+            print(line(name, WHOLE_BIG, run(name, WHOLE_BIG, jobs=2, max_seconds=args.whole_seconds)), flush=True)
 
 
 if __name__ == "__main__":
