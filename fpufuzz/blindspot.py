@@ -90,12 +90,16 @@ def at(label: str, tif: bool, then: str) -> str:
 
 
 def explain(variant, counterexample: list[Step], campaign_reached: list[str], along: list[str],
-            config: Config | None = None, census_counts: tuple[Counter, Counter, int] | None = None) -> BlindSpot:
+            config: Config | None = None, census_counts: tuple[Counter, Counter, int] | None = None,
+            found_on: Config | None = None) -> BlindSpot:
+    """What would have found ``counterexample``: the fuzzer's census is taken on ``config`` (its machine); the
+    counterexample is replayed on ``found_on``, the machine the explorer found it on (default: ``config``), whose
+    tasks it names (a fork's child on a one-task machine is a task the fuzzer's machine already has)."""
     steps, pair_counts, total = census_counts or census(variant, config or Config())
     # Only what the fuzzer takes in under 1% of its steps is a blind spot worth naming.
     rare = [k for k in sorted({kind(s) for s in counterexample}, key=lambda k: (steps[k], k))
             if steps[k] < 0.01 * total][:RARE]
-    pauses = pauses_of(Model(variant, config or Config()), counterexample)
+    pauses = pauses_of(Model(variant, found_on or config or Config()), counterexample)
     rare_pairs = sorted({p.pair for p in pauses}, key=lambda k: (pair_counts[k], k))[:RARE]
     return BlindSpot([(k, steps[k]) for k in rare], [(k, pair_counts[k]) for k in rare_pairs], total,
                      [name for name in along if name not in campaign_reached],

@@ -88,7 +88,8 @@ def survived(j: Judged) -> bool:
 def blind_spot(j: Judged, mutants) -> blindspot.BlindSpot:
     mutant = next(m for m in mutants if m.name == j.mutant)
     c = j.classification
-    return blindspot.explain(mutant.variant, c.steps, j.hunt.campaign_reached, c.reached, mutscore.FUZZ_MACHINE)
+    return blindspot.explain(mutant.variant, c.steps, j.hunt.campaign_reached, c.reached, mutscore.FUZZ_MACHINE,
+                             found_on=c.machine)
 
 
 def _verdict(j: Judged) -> str:

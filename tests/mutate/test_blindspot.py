@@ -3,6 +3,7 @@ of what the fuzzer draws (issue 6)."""
 
 from __future__ import annotations
 
+import pytest
 from helpers import model_of, steps
 
 from fpufuzz import blindspot
@@ -38,3 +39,24 @@ def test_census_counts_every_step_the_machine_takes():
     kinds, pairs, total = blindspot.census(model_of("exec_invalidate_last_cpu").variant, Config(), examples=3)
     assert total == sum(kinds.values()) > 0 and kinds["schedule"] > 0
     assert all(p.startswith("at ") for p in pairs)
+
+
+def test_a_counterexample_is_replayed_on_the_machine_the_explorer_found_it_on():
+    """The lifecycle machine's counterexamples fork a child ``u1``, a task the fuzzer's machine already has: the
+    pauses are read on the explorer's machine, the census stays the fuzzer's (here a stand-in, no campaign)."""
+    from collections import Counter
+
+    from fpufuzz import variant
+    from fpufuzz.errors import IllegalStep
+    from fpufuzz.mutscore import FUZZ_MACHINE
+
+    found = steps("schedule cpu=0 next=u0", "run task=u0 until=done", "fork task=u0 child=u1", "irq cpu=0 work=simd",
+                  "run task=u0 until='fpregs_activate: write fpu_fpregs_owner_ctx'", "irq cpu=0 work=simd",
+                  "run task=u0 until=done")
+    base, counts = variant.load("exec_invalidate_last_cpu"), (Counter(), Counter(), 1)
+    spot = blindspot.explain(base, found, [], [], FUZZ_MACHINE, counts,
+                             found_on=Config(cpus=1, users=1, kthreads=0, lifecycle=True))
+    assert [(label, then) for label, _depth, then in spot.deep] == [
+        ("fpregs_activate: write fpu_fpregs_owner_ctx", "irq work=simd")]
+    with pytest.raises(IllegalStep, match="child=u1"):
+        blindspot.explain(base, found, [], [], FUZZ_MACHINE, counts)
