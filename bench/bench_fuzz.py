@@ -28,7 +28,7 @@ from dataclasses import replace
 
 from fpufuzz import Config, Model, variant
 from fpufuzz.config import WHOLE
-from fpufuzz.corpus import _config
+from fpufuzz.corpus import parse_config
 from fpufuzz.explore import explore
 from fpufuzz.fuzz import fuzz, same_bug
 from fpufuzz.machine import FpuMachine
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--rules", action="store_true", help="print each rule's share of the draws")
     args = parser.parse_args()
     names = args.variant or [n for n in variant.names() if variant.load(n).expect != "clean"]
-    base = _config("--config", (0, args.config)) if args.config else Config(**WHOLE)
+    base = parse_config(args.config, "--config") if args.config else Config(**WHOLE)
     print(f"fpufuzz fuzzer benchmark: {args.seeds} seeds, budget {args.examples} examples per seed, profile ci, "
           f"machine {base.header()}{' plus FAMILIES' if args.config else ''}")
     results = {}

@@ -37,9 +37,9 @@ def fuzz_profile(request) -> str:
 
 @pytest.fixture
 def fuzz_config(request):
-    from fpufuzz.corpus import _config
+    from fpufuzz.corpus import parse_config
 
-    return _config("--fuzz-config", (0, request.config.getoption("--fuzz-config")))
+    return parse_config(request.config.getoption("--fuzz-config"), "--fuzz-config")
 
 
 @pytest.fixture

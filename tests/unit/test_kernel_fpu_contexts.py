@@ -10,7 +10,7 @@ import pytest
 from helpers import patched, run
 
 from fpufuzz import Config, FpufuzzError, IllegalStep, Model, casegen, reach, variant
-from fpufuzz.corpus import CorpusFormatError, _config
+from fpufuzz.corpus import CorpusFormatError, parse_config
 from fpufuzz.ops import Step
 from fpufuzz.runtime import HARDIRQ_OFFSET, NET_RX_SOFTIRQ, SOFTIRQ_DISABLE_OFFSET, SOFTIRQ_OFFSET, PtRegs
 from fpufuzz.state import KDATA_PARTS, KERNEL_PART
@@ -319,9 +319,9 @@ def test_pre_2022_interrupted_user_mode():
 
 def test_config_softirq_header_and_errors():
     assert Config(softirq=True).header().endswith("softirq=yes")
-    assert _config("x.case", (3, "cpus=1 users=1 kthreads=0 softirq=yes")).softirq
+    assert parse_config("cpus=1 users=1 kthreads=0 softirq=yes", "x.case:3").softirq
     with pytest.raises(CorpusFormatError, match="x.case:3: config: softirq must be yes or no"):
-        _config("x.case", (3, "cpus=1 softirq=maybe"))
+        parse_config("cpus=1 softirq=maybe", "x.case:3")
     with pytest.raises(FpufuzzError, match="PREEMPT_RT"):
         Config(softirq=True, preempt_rt=True)
 

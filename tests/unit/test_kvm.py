@@ -10,7 +10,7 @@ import pytest
 from helpers import patched, run, steps
 
 from fpufuzz import Config, IllegalStep, Model, canon, reach, variant
-from fpufuzz.corpus import CorpusFormatError, _config
+from fpufuzz.corpus import CorpusFormatError, parse_config
 from fpufuzz.explore import explore
 from fpufuzz.ops import Step
 from fpufuzz.runtime import TIF_NEED_FPU_LOAD
@@ -140,12 +140,12 @@ def test_kvm_is_a_machine_option(live):
     with pytest.raises(IllegalStep, match="kvm=yes"):
         run(model, "syscall task=u0 call=kvm_create_vcpu", world=world)
     assert not {s.get("call") for s in model.enabled(world)} & {"kvm_create_vcpu", "kvm_run"}
-    assert "kvm=yes" in KVM.header() and _config("f", (1, KVM.header())) == KVM
+    assert "kvm=yes" in KVM.header() and parse_config(KVM.header(), "f") == KVM
 
 
 def test_bad_kvm_config_value_is_one_line():
     with pytest.raises(CorpusFormatError, match="f:3: config: kvm must be yes or no"):
-        _config("f", (3, "cpus=1 users=1 kthreads=0 kvm=maybe"))
+        parse_config("cpus=1 users=1 kthreads=0 kvm=maybe", "f:3")
 
 
 def test_a_vcpu_is_created_once_per_program_and_run_only_when_created(fixed, live):
