@@ -37,9 +37,12 @@ def fuzz_profile(request) -> str:
 
 @pytest.fixture
 def fuzz_config(request):
-    from fpufuzz.corpus import parse_config
+    from fpufuzz.corpus import CorpusFormatError, parse_config
 
-    return parse_config(request.config.getoption("--fuzz-config"), "--fuzz-config")
+    try:
+        return parse_config(request.config.getoption("--fuzz-config"), "--fuzz-config")
+    except CorpusFormatError as e:  # a bad option: one line, not a traceback per test
+        pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.fixture
