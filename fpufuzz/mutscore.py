@@ -12,7 +12,10 @@ A verdict rests only on user-observable violations (``fpufuzz.oracle.VIOLATIONS`
 * **broken** — the mutant crashed the model (an unbalanced preempt count, a path that never returns to user
   mode...) before any violation: in the kernel a splat, not wrong registers, so neither violating nor counted.
 
-Only violating mutants are fuzzed; a fuzzer run that crashes the model instead of showing the violation is a miss.
+Only violating mutants are fuzzed. A fuzzer run that ends in the kernel breaking (``ModelError``: a soft lockup,
+an unbalanced count) before it shows the violation is a kill, as mutation tools count a crash or a timeout as
+detection: the mutant's fuzz test fails and the patch is refused. It is reported as such (invariant
+``model-error``, with the error); any other exception is the tool's fault and a miss.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from hypothesis.database import InMemoryExampleDatabase
 from fpufuzz import mutate, reach
 from fpufuzz.config import WHOLE, Config
 from fpufuzz.explore import explore
+from fpufuzz.errors import ModelError
 from fpufuzz.fuzz import fuzz
+from fpufuzz.machine import Campaign
 from fpufuzz.mutate import Mutant
 from fpufuzz.ops import Model, Step
 
@@ -48,6 +53,7 @@ MACHINES = (
     Config(cpus=1, users=2, kthreads=0, ptrace=True),  # a tracer and its tracee
 )
 FUZZ_MACHINE = Config(**WHOLE)  # the fuzzer's: what ``fpufuzz fuzz`` and the fuzz tests run
+MODEL_ERROR = "model-error"  # the invariant of a kill by the kernel breaking (see the module docstring)
 MAX_SECONDS = 30.0  # per mutant, beyond the base's own search time on its machine (``bound()``)
 
 
@@ -155,11 +161,15 @@ def hunt(mutant: Mutant, config: Config | None = None, profile: str = "ci", seed
     as ``fpufuzz fuzz`` and the fuzz tests run) with a fresh in-memory example database, so a rerun measures the
     same thing and no mutant learns from another."""
     config = config or FUZZ_MACHINE
+    campaign = Campaign()
     try:
-        result = fuzz(mutant.variant, config, profile, seed=seed, database=InMemoryExampleDatabase())
-    except Exception as e:  # a model crash under the fuzzer: it did not show a violation
+        result = fuzz(mutant.variant, config, profile, seed=seed, database=InMemoryExampleDatabase(),
+                      campaign=campaign)
+    except ModelError as e:  # the mutant's kernel broke under the fuzzer: its fuzz test fails
+        return Hunt(True, MODEL_ERROR, time.perf_counter() - campaign.started, campaign.examples,
+                    campaign_reached=sorted(campaign.reached), error=f"ModelError: {e}")
+    except Exception as e:  # the tool's fault, not the mutant's: no evidence of a kill
         return Hunt(False, error=f"{type(e).__name__}: {e}")
-    campaign = result.campaign
     reached = sorted(campaign.reached)
     if result.outcome == "clean":
         return Hunt(False, seconds=result.elapsed, campaign_reached=reached)

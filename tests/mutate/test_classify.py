@@ -10,6 +10,7 @@ from helpers import steps
 
 from fpufuzz import casegen, mutate, mutscore, variant
 from fpufuzz.config import Config
+from fpufuzz.errors import ModelError
 from fpufuzz.mutscore import Classification, Hunt, Judged
 from fpufuzz.ops import Model
 from fpufuzz.replay import replay
@@ -75,6 +76,20 @@ def test_an_unbalanced_lock_is_broken_not_violating():
 def test_a_search_cut_by_its_bound_is_unknown():
     verdict = mutscore.classify(mutant("fpu_flush_thread", "delete", "fpstate_reset"), max_depth=3)
     assert verdict.kind == "unknown" and verdict.stopped == "depth" and verdict.machine == mutscore.SMALL
+
+
+@pytest.mark.parametrize("error, killed", [(ModelError("a kernel path ran 5000 events without ending"), True),
+                                           (AttributeError("'int' object has no attribute 'user'"), False)])
+def test_a_fuzz_run_the_kernel_breaks_is_a_kill_and_a_tool_error_is_not(monkeypatch, error, killed):
+    """A mutant whose kernel breaks under the fuzzer (a soft lockup) fails its fuzz test: a kill, reported with
+    its error, as mutation tools count a crash. Any other exception is the tool's, and proves nothing."""
+    def crash(variant, config, profile, seed=None, database=None, campaign=None):
+        campaign.examples = 7
+        raise error
+    monkeypatch.setattr(mutscore, "fuzz", crash)
+    found = mutscore.hunt(mutant("fpu_reset_fpregs", "drop-invalidation", "__fpu_invalidate_fpregs_state"))
+    assert found.killed is killed and type(error).__name__ in found.error
+    assert (found.invariant, found.examples) == ((mutscore.MODEL_ERROR, 7) if killed else (None, None))
 
 
 def test_reachability_along_steps_is_judged_by_the_model():
