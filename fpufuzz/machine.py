@@ -14,10 +14,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from hypothesis import strategies as st
+from hypothesis import strategies as st, target
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
-from fpufuzz import ops, reach
+from fpufuzz import ops, oracle, reach
 from fpufuzz.ops import DONE, Model, Step
 from fpufuzz.oracle import Finding
 from fpufuzz.state import GUEST_MODE, STOP_TRACED
@@ -72,6 +72,7 @@ class _Base(RuleBasedStateMachine):
         self._legal = None
         self._derived: dict[str, list] = {}  # properties of the current world, computed once (see _once)
         self.recent: list[str] = []  # task names, most recently stepped first
+        self.stale = 0  # steps after which some task's lazy-restore proof held over registers not its own
 
     @property
     def legal(self) -> dict[str, list[Step]]:
@@ -83,6 +84,13 @@ class _Base(RuleBasedStateMachine):
                 grouped.setdefault(step.op, []).append(step)
             self._legal = grouped
         return self._legal
+
+    def teardown(self):
+        """Tell Hypothesis how many steps this example spent one context switch from a violation, so that its
+        target phase mutates the examples that got there (docs/fuzzing.md, 'Steering'). Only when there were
+        some: on a correct kernel there are none, and the target phase then leaves the campaign as it was."""
+        if self.stale:
+            target(float(self.stale), label="stale-cache")
 
     def _rank_task(self, task: str) -> int:
         return self.recent.index(task) if task in self.recent else len(self.recent)
@@ -106,6 +114,9 @@ class _Base(RuleBasedStateMachine):
         campaign.steps += 1
         campaign.drawn[ops.kind(step)] += 1
         campaign.reached |= reach.reached(before, step, result.world, trace)
+        if oracle.stale_caches(result.world):
+            self.stale += 1
+            campaign.diagnostics["stale-cache"] = campaign.diagnostics.get("stale-cache", 0) + 1
         for finding in result.findings:
             if finding.kind == "violation":
                 if campaign.first_violation is None:

@@ -44,6 +44,10 @@ DIAGNOSTICS = {
     "cache-sound": "whenever a task's restore would be skipped (owner and last_cpu match a CPU) while its "
                    "memory image is the authoritative one, the registers equal the memory image (reference "
                    "I4). Windows: signal and ptrace paths that write the image before invalidating, under lock",
+    "stale-cache": "no switched-out task's lazy-restore proof holds (owner and last_cpu) on a CPU outside any "
+                   "locked section while that CPU's registers are not the task's memory image: one context switch "
+                   "of the task there is a user-regs violation (``cache-sound`` without its windows). Windows: none "
+                   "known; the fuzzer counts these steps and steers towards them (Hypothesis's target phase)",
     "kthread-tif": "kernel threads always have TIF_NEED_FPU_LOAD set (reference I8)",
     "kernel-fpu-owner": "while a CPU is in a kernel-FPU section its owner tag is NULL (reference I7)",
     "kernel-fpu-context": "kernel FPU was used where the context stack makes it unsafe (reference I7): in a hard "
@@ -284,6 +288,22 @@ def diagnostics(world: World) -> list[Finding]:
         if t.kind == USER:
             findings.extend(_cache_sound(world, index))
     return findings
+
+
+def stale_caches(world: World) -> int:
+    """How many user tasks, switched out, have a lazy-restore proof that holds over registers that are not their
+    image, on a CPU outside any atomic section: the ``cache-sound`` diagnostic without its legitimate windows
+    (those are inside the running task's own path, or inside a locked section on that CPU). One context switch
+    of such a task onto that CPU skips its restore, so a correct kernel has none of these states; the fuzzer
+    steers towards them (fpufuzz.machine, ``stale-cache``)."""
+    count = 0
+    for index, t in enumerate(world.tasks):
+        if t.kind != USER or not t.alive or t.mode == "new" or world.running_on(index) is not None:
+            continue
+        last = world.fpus[t.fpu].last_cpu
+        if last >= 0 and not world.cpus[last].ctx.atomic and _cache_sound(world, index):
+            count += 1
+    return count
 
 
 def _cache_sound(world: World, index: int) -> list[Finding]:

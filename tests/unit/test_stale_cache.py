@@ -1,0 +1,94 @@
+"""The fuzzer's target (fpufuzz.oracle.stale_caches, fpufuzz.machine): a switched-out task whose lazy-restore proof
+holds over registers that are not its own, on a CPU outside any locked section, is one context switch from a
+violation. A correct kernel never leaves one; the machine tells Hypothesis how many steps an example spent in such
+states, so its target phase can steer towards them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import steps
+from hypothesis import Phase
+
+from fpufuzz import Config, Model, oracle, profiles, variant
+from fpufuzz import machine as machine_module
+from fpufuzz.machine import Campaign, machine_for
+
+MACHINE = Config(cpus=2, users=2, kthreads=0, signals=True)
+REALBUG = Path(__file__).parents[2] / "docs" / "realbugs" / "sigreturn_xrstor_fault_keeps_owner.py"
+
+# u1 takes a signal on CPU1 and returns from it; at sigreturn's first point it moves to CPU0, switching out u0,
+# whose registers CPU0 keeps; the XRSTOR from the paged-out frame faults and modifies the registers; u1 is at the
+# fault-in, outside fpregs_lock().
+TO_THE_FAULT_IN = ("schedule cpu=0 next=u0", "run task=u0 until=done", "schedule cpu=1 next=u1",
+                   "run task=u1 until=done", "user_write task=u0", "user_write task=u1",
+                   "signal task=u1 frame=present", "run task=u1 until=done",
+                   "sigreturn task=u1 frame=absent xrstor=modifies", "schedule cpu=1 next=idle1",
+                   "schedule cpu=0 next=u1", "run task=u1 until='__restore_fpregs_from_user: xrstor from user'",
+                   "run task=u1 until='restore_fpregs_from_user: fault_in_readable'")
+U0_BACK = ("schedule cpu=0 next=u0", "run task=u0 until=done")
+
+
+def _buggy():
+    return Model(variant.load_file(str(REALBUG)), MACHINE)
+
+
+def _fixed():
+    return Model(variant.load("exec_invalidate_last_cpu"), MACHINE)
+
+
+def _walk(model, texts):
+    """The worlds after each step, and the violations met."""
+    world, worlds, violations = model.initial(), [], []
+    for step in steps(*texts):
+        result = model.apply(world, step)
+        world = result.world
+        worlds.append(world)
+        violations += [f.name for f in result.findings if f.kind == "violation"]
+    return worlds, violations
+
+
+def test_a_faulting_xrstor_that_keeps_the_owner_tag_leaves_a_stale_cache_one_switch_from_a_violation():
+    worlds, violations = _walk(_buggy(), TO_THE_FAULT_IN)
+    assert [oracle.stale_caches(w) for w in worlds[-3:]] == [0, 0, 1]  # the XRSTOR point is still before it
+    assert violations == []
+    _, violations = _walk(_buggy(), TO_THE_FAULT_IN + U0_BACK)
+    assert violations == ["user-regs"]
+
+
+def test_the_fixed_kernel_drops_the_tag_and_leaves_no_stale_cache():
+    worlds, violations = _walk(_fixed(), TO_THE_FAULT_IN + U0_BACK)
+    assert all(oracle.stale_caches(w) == 0 for w in worlds) and violations == []
+
+
+def test_a_stale_cache_inside_a_locked_section_is_a_legitimate_window_and_not_counted():
+    """Between a restore's XRSTOR and its write of the owner tag, the CPU holds the new task's registers under the
+    old tag: the ``cache-sound`` diagnostic's window, closed before anyone can switch in."""
+    worlds, _ = _walk(_fixed(), ("schedule cpu=0 next=u0", "run task=u0 until=done", "schedule cpu=1 next=u1",
+                                 "run task=u1 until=done", "user_write task=u1", "signal task=u0 frame=present",
+                                 "schedule cpu=1 next=idle1", "schedule cpu=0 next=idle0", "schedule cpu=1 next=u0",
+                                 "run task=u0 until='fpregs_activate: write fpu_fpregs_owner_ctx'"))
+    world = worlds[-1]  # u0's delivery restored its registers on CPU1, still tagged as u1's
+    assert oracle._cache_sound(world, world.task_index("u1")) and world.cpus[1].ctx.atomic
+    assert oracle.stale_caches(world) == 0
+
+
+def _machine(model, texts):
+    machine = machine_for(model, Campaign())()
+    for step in steps(*texts):
+        machine.apply(step)
+    return machine
+
+
+def test_the_machine_reports_the_steps_spent_over_a_stale_cache_as_its_target(monkeypatch):
+    observed = []
+    monkeypatch.setattr(machine_module, "target", lambda value, label: observed.append((value, label)))
+    _machine(_fixed(), TO_THE_FAULT_IN).teardown()
+    assert observed == []  # nothing to steer towards: no observation, so Hypothesis's target phase stays idle
+    _machine(_buggy(), TO_THE_FAULT_IN).teardown()
+    assert observed == [(1.0, "stale-cache")]
+
+
+def test_the_ci_and_dev_profiles_run_the_target_phase():
+    for name in ("ci", "dev"):
+        assert Phase.target in profiles.get(name).phases
