@@ -101,6 +101,11 @@ def _summary(results: list[FuzzResult], console: Console, saved: dict[str, str])
         if r.undrawn:
             console.print(f"[red]{r.variant.name}: never took a step of kind: {', '.join(sorted(r.undrawn))}[/] "
                           "(the machine has them; a longer profile, or a rule that draws them)")
+        stale = r.campaign.diagnostics.get("stale-cache", 0)
+        if stale and r.outcome == "clean":
+            console.print(f"[yellow]{r.variant.name}: clean, but {stale} steps left a switched-out task's registers "
+                          "stale behind an owner tag and last_cpu that still vouch for them (stale-cache): no "
+                          "program saw it in this campaign; a longer profile or `fpufuzz check` may[/]")
         if r.case:
             console.print(f"\n[bold]{r.variant.name}[/]: minimized case:")
             console.print(corpus.render(r.case), markup=False, highlight=False)

@@ -9,9 +9,12 @@ from pathlib import Path
 
 from helpers import steps
 from hypothesis import Phase
+from rich.console import Console
 
 from fpufuzz import Config, Model, oracle, profiles, variant
 from fpufuzz import machine as machine_module
+from fpufuzz.cli_fuzz import _summary
+from fpufuzz.fuzz import FuzzResult
 from fpufuzz.machine import Campaign, machine_for
 
 MACHINE = Config(cpus=2, users=2, kthreads=0, signals=True)
@@ -92,3 +95,18 @@ def test_the_machine_reports_the_steps_spent_over_a_stale_cache_as_its_target(mo
 def test_the_ci_and_dev_profiles_run_the_target_phase():
     for name in ("ci", "dev"):
         assert Phase.target in profiles.get(name).phases
+
+
+def _clean_result(stale: int):
+    campaign = Campaign(diagnostics={"stale-cache": stale} if stale else {})
+    return FuzzResult(variant.load("exec_invalidate_last_cpu"), MACHINE, "ci", "clean", campaign, 1.0)
+
+
+def test_a_clean_summary_warns_of_stale_caches_the_campaign_met_and_only_then():
+    texts = []
+    for stale in (0, 3):
+        console = Console(record=True, width=200)
+        _summary([_clean_result(stale)], console, {})
+        texts.append(console.export_text())
+    assert "stale-cache" not in texts[0]
+    assert "clean, but 3 steps left a switched-out task's registers stale" in texts[1]
