@@ -38,7 +38,8 @@ def campaign(v, config, seed: int, examples: int, naive: bool = False):
     start = time.perf_counter()
     result = fuzz(v, config, profile="ci", seed=seed, examples=examples, naive=naive)
     seconds = result.campaign.first_violation
-    return {"found": same_bug(result.outcome, v.expect), "seconds": seconds if seconds is not None else
+    return {"found": same_bug(result.outcome, v.expect), "outcome": result.outcome,
+            "seconds": seconds if seconds is not None else
             time.perf_counter() - start, "examples": result.campaign.examples_to_violation or
             result.campaign.examples, "length": len(result.steps) if result.steps else None}
 
@@ -56,7 +57,7 @@ def summarize(label: str, runs: list[dict]) -> dict:
                           f"{len(lengths)}"
     print(f"  {label:34} found {line['found']:>6}  median {line['median_s']:6.2f}s  max {line['max_s']:6.2f}s  "
           f"median examples {line['median_examples']:6.0f}  {line.get('lengths', '')}", flush=True)
-    each = sorted((r["examples"], "" if r["found"] else " (not found)") for r in runs)
+    each = sorted((r["examples"], "" if r["found"] else f" (not found: {r['outcome']})") for r in runs)
     print(f"  {'':34} examples per seed: {', '.join(f'{n}{miss}' for n, miss in each)}", flush=True)
     return line
 

@@ -47,7 +47,7 @@ def test_fuzz_variant(name, fuzz_profile, fuzz_config, artifacts):
                                     "evidence; declare UNREACHABLE with a reason if the variant cannot reach them")
         assert not result.undrawn, f"{name}: the campaign never took a step of kind {sorted(result.undrawn)}"
     else:
-        # user-regs, sigframe and guest-regs: the same stale registers met at another point (fpufuzz.fuzz.same_bug)
+        # user-regs, sigframe, guest-regs, regset: the same stale registers met at another point (fuzz.same_bug)
         assert same_bug(result.outcome, v.expect), (
             f"the fuzzer did not find {name}'s known violation ({v.expect}) within {result.campaign.examples} "
             f"examples of profile {fuzz_profile}{report}")

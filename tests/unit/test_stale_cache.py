@@ -110,3 +110,4 @@ def test_a_clean_summary_warns_of_stale_caches_the_campaign_met_and_only_then():
         texts.append(console.export_text())
     assert "stale-cache" not in texts[0]
     assert "clean, but 3 steps left a switched-out task's registers stale" in texts[1]
+
