@@ -296,14 +296,19 @@ def stale_caches(world: World) -> int:
     (those are inside the running task's own path, or inside a locked section on that CPU). One context switch
     of such a task onto that CPU skips its restore, so a correct kernel has none of these states; the fuzzer
     steers towards them (fpufuzz.machine, ``stale-cache``)."""
-    count = 0
+    return len(stale_tasks(world))
+
+
+def stale_tasks(world: World) -> dict[int, int]:
+    """The CPU of each such task, by task index."""
+    found = {}
     for index, t in enumerate(world.tasks):
         if t.kind != USER or not t.alive or t.mode == "new" or world.running_on(index) is not None:
             continue
         last = world.fpus[t.fpu].last_cpu
         if last >= 0 and not world.cpus[last].ctx.atomic and _cache_sound(world, index):
-            count += 1
-    return count
+            found[index] = last
+    return found
 
 
 def _cache_sound(world: World, index: int) -> list[Finding]:

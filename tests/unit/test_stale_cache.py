@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from helpers import steps
 from hypothesis import Phase
 from rich.console import Console
@@ -15,7 +16,7 @@ from fpufuzz import Config, Model, oracle, profiles, variant
 from fpufuzz import machine as machine_module
 from fpufuzz.cli_fuzz import _summary
 from fpufuzz.fuzz import FuzzResult
-from fpufuzz.machine import Campaign, machine_for
+from fpufuzz.machine import Campaign, Violation, machine_for
 
 MACHINE = Config(cpus=2, users=2, kthreads=0, signals=True)
 REALBUG = Path(__file__).parents[2] / "docs" / "realbugs" / "sigreturn_xrstor_fault_keeps_owner.py"
@@ -90,6 +91,25 @@ def test_the_machine_reports_the_steps_spent_over_a_stale_cache_as_its_target(mo
     assert observed == []  # nothing to steer towards: no observation, so Hypothesis's target phase stays idle
     _machine(_buggy(), TO_THE_FAULT_IN).teardown()
     assert observed == [(1.0, "stale-cache")]
+
+
+def test_a_switch_on_a_stale_cache_takes_the_task_it_vouches_for_and_follows_it_to_user_mode():
+    """An odd pick leaves the choice among all switches (the every-other-pick lean does not apply); with the
+    cache stale, the vouched-for task is switched in anyway and run to user mode, where the bug shows."""
+    machine = _machine(_buggy(), TO_THE_FAULT_IN)
+    assert machine._stale_on(0) and not machine._stale_on(1)
+    with pytest.raises(Violation) as found:
+        machine._switch_out(machine.world.task_index("u1"), pick=1)
+    assert found.value.finding.name == "user-regs" and found.value.finding.task == "u0"
+    assert [str(s) for s in found.value.steps[-2:]] == ["schedule cpu=0 next=u0", "run task=u0 until=done"]
+
+
+def test_on_the_fixed_kernel_the_same_switch_is_an_ordinary_pick():
+    machine = _machine(_fixed(), TO_THE_FAULT_IN)
+    assert not machine._stale_on(0)
+    before = len(machine.steps)
+    machine._switch_out(machine.world.task_index("u1"), pick=1)
+    assert len(machine.steps) == before + 1  # the switch only: nobody is followed
 
 
 def test_the_ci_and_dev_profiles_run_the_target_phase():
