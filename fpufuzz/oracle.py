@@ -287,6 +287,11 @@ def diagnostics(world: World) -> list[Finding]:
                                     f"kernel thread {t.name} has TIF_NEED_FPU_LOAD clear"))
         if t.kind == USER:
             findings.extend(_cache_sound(world, index))
+    for index, cpu in stale_tasks(world).items():
+        name = world.tasks[index].name
+        findings.append(Finding("diagnostic", "stale-cache", name, cpu, None, None,
+                                f"{name} is switched out and CPU{cpu} would skip its restore over registers that are "
+                                f"not its own, outside any locked section: switching {name} in there shows them"))
     return findings
 
 

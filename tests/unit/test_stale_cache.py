@@ -12,11 +12,12 @@ from helpers import steps
 from hypothesis import Phase
 from rich.console import Console
 
-from fpufuzz import Config, Model, oracle, profiles, variant
+from fpufuzz import Config, Model, corpus, oracle, profiles, variant
 from fpufuzz import machine as machine_module
 from fpufuzz.cli_fuzz import _summary
 from fpufuzz.fuzz import FuzzResult
 from fpufuzz.machine import Campaign, Violation, machine_for
+from fpufuzz.replay import replay
 
 MACHINE = Config(cpus=2, users=2, kthreads=0, signals=True)
 REALBUG = Path(__file__).parents[2] / "docs" / "realbugs" / "sigreturn_xrstor_fault_keeps_owner.py"
@@ -131,3 +132,14 @@ def test_a_clean_summary_warns_of_stale_caches_the_campaign_met_and_only_then():
     assert "stale-cache" not in texts[0]
     assert "clean, but 3 steps left a switched-out task's registers stale" in texts[1]
 
+
+
+def test_replay_reports_the_stale_cache_where_the_seeds_bug_leaves_one():
+    case = corpus.load(Path(__file__).parents[2] / "corpus" / "exec+migrate-back+kthread.case")
+
+    def stale_steps(name):
+        return [r.number for r in replay(case, variant.load(name)).records
+                if any(d.name == "stale-cache" for d in r.diagnostics)]
+
+    assert stale_steps("original") == [8]  # u0 switched out of CPU1, its stale registers tagged on CPU0
+    assert stale_steps("exec_invalidate_last_cpu") == []
