@@ -72,7 +72,8 @@ class _Base(RuleBasedStateMachine):
         self._legal = None
         self._derived: dict[str, list] = {}  # properties of the current world, computed once (see _once)
         self.recent: list[str] = []  # task names, most recently stepped first
-        self.stale = 0  # steps after which some task's lazy-restore proof held over registers not its own
+        self.stale = 0  # times the example entered a state where a lazy-restore proof held over registers not its own
+        self._was_stale = False
 
     @property
     def legal(self) -> dict[str, list[Step]]:
@@ -107,9 +108,11 @@ class _Base(RuleBasedStateMachine):
         campaign.steps += 1
         campaign.drawn[ops.kind(step)] += 1
         campaign.reached |= reach.reached(before, step, result.world, trace)
-        if oracle.stale_caches(result.world):
-            self.stale += 1
+        stale = oracle.stale_caches(result.world) > 0
+        if stale:
+            self.stale += not self._was_stale
             campaign.diagnostics["stale-cache"] = campaign.diagnostics.get("stale-cache", 0) + 1
+        self._was_stale = stale
         for finding in result.findings:
             if finding.kind == "violation":
                 if campaign.first_violation is None:
@@ -309,10 +312,12 @@ class FpuMachine(_Base):
     ``switch_in_on_owner_cpu``."""
 
     def teardown(self):
-        """Tell Hypothesis how many steps this example spent one context switch from a violation, so that its
-        target phase mutates the examples that got there (docs/fuzzing.md, 'Steering'). Only when there were
-        some: on a correct kernel there are none, and the target phase then leaves the campaign as it was. (Not
-        in the naive machine: the benchmark's baseline stays naive.)"""
+        """Tell Hypothesis how many times this example got one context switch from a violation, so that its
+        target phase mutates the examples that got there (docs/fuzzing.md, 'Steering'). Times entered, not steps
+        spent, so that an example scores by making new such states, each a new chance for the switch that shows
+        the bug, rather than by lingering in one. Only when there were some: on a correct
+        kernel there are none, and the target phase then leaves the campaign as it was. (Not in the naive
+        machine: the benchmark's baseline stays naive.)"""
         if self.stale:
             target(float(self.stale), label="stale-cache")
 
