@@ -108,7 +108,7 @@ class _Base(RuleBasedStateMachine):
         campaign.steps += 1
         campaign.drawn[ops.kind(step)] += 1
         campaign.reached |= reach.reached(before, step, result.world, trace)
-        stale = oracle.stale_caches(result.world) > 0
+        stale = bool(self._stale_cpus)
         if stale:
             self.stale += not self._was_stale
             campaign.diagnostics["stale-cache"] = campaign.diagnostics.get("stale-cache", 0) + 1
@@ -254,10 +254,16 @@ class _Base(RuleBasedStateMachine):
             self.follow(task, ())
 
     def _stale_on(self, cpu: int) -> bool:
-        """The CPU holds a stale cache (``oracle.stale_tasks``): the task its tag names is switched in there on
-        every pick, not every other one, since that switch is the one that shows the bug. Never true on a correct
-        kernel, whose campaigns draw as they did without it."""
-        return cpu in self._once("stale", lambda: set(oracle.stale_tasks(self.world).values()))
+        """The CPU holds a stale cache: the task its tag names is switched in there on every pick, not every other
+        one, since that switch is the one that shows the bug. Never true on a correct kernel, whose campaigns draw
+        as they did without it."""
+        return cpu in self._stale_cpus
+
+    @property
+    def _stale_cpus(self) -> set[int]:
+        """The CPUs holding a stale cache (``oracle.stale_tasks``), found once per world: ``apply`` counts them
+        after every step and the scheduling moves ask again in the same world."""
+        return self._once("stale", lambda: set(oracle.stale_tasks(self.world).values()))
 
     def _migrate(self, index: int, pick: int) -> None:
         task = self.world.tasks[index]
@@ -315,9 +321,9 @@ class FpuMachine(_Base):
         """Tell Hypothesis how many times this example got one context switch from a violation, so that its
         target phase mutates the examples that got there (docs/fuzzing.md, 'Steering'). Times entered, not steps
         spent, so that an example scores by making new such states, each a new chance for the switch that shows
-        the bug, rather than by lingering in one. Only when there were some: on a correct
-        kernel there are none, and the target phase then leaves the campaign as it was. (Not in the naive
-        machine: the benchmark's baseline stays naive.)"""
+        the bug, rather than by lingering in one. Only when there were some: on a correct kernel there are none,
+        and the target phase then leaves the campaign as it was. (Not in the naive machine: the benchmark's
+        baseline stays naive.)"""
         if self.stale:
             target(float(self.stale), label="stale-cache")
 

@@ -16,8 +16,8 @@ _COMMON = dict(deadline=None, suppress_health_check=list(HealthCheck), verbosity
 # Hypothesis's shrinker works on choice sequences and, on this machine, spends tens of seconds to leave scheduling
 # round trips behind; ci and dev skip it and let fpufuzz.shrink (which knows what steps mean) minimize the failing
 # step list in about a second. deep runs both. All three run the target phase: it mutates the examples the machine
-# reports as having spent steps one context switch from a violation (fpufuzz.machine, ``stale-cache``); on a
-# campaign that reports none (every correct kernel measured) it does nothing, so clean verdicts are unchanged.
+# reports as having got one context switch from a violation (fpufuzz.machine, ``stale-cache``); on a campaign
+# that reports none (every correct kernel measured) it does nothing, so clean verdicts are unchanged.
 _FAST = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
 # ci runs every variant on the same fixed seed (Hypothesis's derandomize would derive one per variant from the
 # database key): deterministic, and every variant is judged on the same stream of choices. A run with --seed
