@@ -9,14 +9,14 @@ from hypothesis import settings as Settings
 from hypothesis.database import ExampleDatabase
 from hypothesis.stateful import run_state_machine_as_test
 
-from fpufuzz import __version__, casegen, profiles
+from fpufuzz import __version__, casegen, oracle, profiles
 from fpufuzz.determinism import without_local_constants
 from fpufuzz.config import WHOLE, Config
 from fpufuzz.corpus import Case
 from fpufuzz.machine import Campaign, Violation, machine_for
 from fpufuzz.ops import Model, Step, kinds
 from fpufuzz.reach import SOMETIMES, reachable_on
-from fpufuzz.shrink import minimize
+from fpufuzz.shrink import first_violation, minimize
 from fpufuzz.variant import Variant
 
 
@@ -44,12 +44,9 @@ class FuzzResult:
         return same_bug(self.outcome, self.variant.expect)
 
 
-# Stale or corrupted registers reach a program as its registers, through a signal frame written from them, as a
-# guest's registers at a VM entry (the same generic paths save and restore the attached guest buffer), or through
-# the FPU regset (a tracer's read, a core dump's note: fpu_sync_fpstate() saves the same registers); which
-# observation point a campaign meets first depends on its trajectory, and all are the bug. (Seed 15 of
+# The observation points of stale registers (oracle.STALE_REGISTERS), as outcomes. (Seed 15 of
 # irq_fpu_usable_in_fpregs_lock meets its interrupt inside fpregs_lock() at a core dump's XSAVE first.)
-STALE_REGISTERS = {"violates user-regs", "violates sigframe", "violates guest-regs", "violates regset"}
+STALE_REGISTERS = {f"violates {name}" for name in oracle.STALE_REGISTERS}
 
 
 def same_bug(outcome: str, expect: str) -> bool:
@@ -90,10 +87,11 @@ def fuzz(variant: Variant, config: Config | None = None, profile: str = "ci", se
 
 
 def _record(result: FuzzResult, model: Model, violation: Violation, seed: int | None) -> None:
-    invariant = violation.finding.name
-    result.outcome, result.message = f"violates {invariant}", violation.finding.message
     result.found_steps = len(violation.steps)
-    result.steps = minimize(model, violation.steps, invariant)
+    result.steps = minimize(model, violation.steps, violation.finding.name)
+    _, finding = first_violation(model, result.steps)  # the same bug, maybe met at another observation point
+    invariant = finding.name
+    result.outcome, result.message = f"violates {invariant}", finding.message
     how = f"fpufuzz fuzz --variant {result.variant.name} --profile {result.profile}" + (
         f" --seed {seed}" if seed is not None else "")
     provenance = (f"{how} (fpufuzz {__version__}, {result.config.header()}): {result.found_steps} steps found, "

@@ -36,6 +36,13 @@ VIOLATIONS = {
                        "softirq=yes)",
 }
 
+# Stale or corrupted registers reach a program as its registers, through a signal frame written from them, as a
+# guest's registers at a VM entry (the same generic paths save and restore the attached guest buffer), or through
+# the FPU regset (a tracer's read, a core dump's note: fpu_sync_fpstate() saves the same registers). Which point a
+# run meets first depends on its trajectory; all four are one bug seen at different places (fpufuzz.fuzz.same_bug,
+# fpufuzz.shrink).
+STALE_REGISTERS = frozenset({"user-regs", "sigframe", "guest-regs", "regset"})
+
 # Diagnostics never decide. Each names its legitimate windows.
 DIAGNOSTICS = {
     "fpregs-state-consistent": "in user mode a task owns its CPU's registers: owner is its fpu, last_cpu is the "

@@ -4,11 +4,17 @@ Hypothesis shrinks choice sequences; a step list found by the machine still carr
 runs cut into pieces at every interleaving point. This pass works on the concrete steps (corpus spelling): it
 merges consecutive runs of one task, then removes steps, single and in pairs, and whole episodes of a program
 (from a step a task takes in user mode to a return of its path there), for as long as the replay still ends in a
-violation of the same invariant, and tries the CPU's idle task in place of a task switched in, and one task in
+violation of the same bug, and tries the CPU's idle task in place of a task switched in, and one task in
 place of another of its kind (then removes again). Last, the explorer searches the list's neighbourhood (its own
-kinds of step and tasks) for a shorter order. The result is 1-minimal: removing any one step, or any two, loses
-the violation. It is not always the shortest counterexample that exists; the explorer on the whole machine gives
-that.
+kinds of step and tasks, and interrupts) for a shorter order. The result is 1-minimal: removing any one step, or
+any two, loses the violation. It is not always the shortest counterexample that exists; the explorer on the whole
+machine gives that.
+
+The same bug: a violation of the same invariant, or, for stale registers, a violation at any of their
+observation points (``oracle.STALE_REGISTERS``: a program's registers, its signal frame, a guest's registers, a
+regset read), as the fuzz tests count a known bug found (``fpufuzz.fuzz.same_bug``). Which point a run meets
+first depends on its path; the shortest list that shows the registers may show them elsewhere, and the case
+names the point its own replay meets.
 """
 
 from __future__ import annotations
@@ -16,12 +22,19 @@ from __future__ import annotations
 from fpufuzz.errors import IllegalStep
 from fpufuzz.explore import explore
 from fpufuzz.ops import DONE, TASK_ARGS, Model, Step, op_name
+from fpufuzz.oracle import STALE_REGISTERS, Finding
 
 _PAIR_LIMIT = 40  # steps; beyond it the all-pairs pass costs more than it is worth
 
 
-def violates(model: Model, steps: list[Step], invariant: str) -> int | None:
-    """The number of steps up to and including the first violation of ``invariant``, or None."""
+def same_bug(invariant: str) -> frozenset[str]:
+    """The invariants whose violation is the bug a violation of ``invariant`` shows (see the module's docstring)."""
+    return STALE_REGISTERS if invariant in STALE_REGISTERS else frozenset({invariant})
+
+
+def first_violation(model: Model, steps: list[Step]) -> tuple[int, Finding] | None:
+    """The number of steps up to and including the first violation, and the violation; None if there is none or a
+    step is illegal where it comes."""
     world = model.initial()
     for count, step in enumerate(steps, start=1):
         try:
@@ -30,9 +43,16 @@ def violates(model: Model, steps: list[Step], invariant: str) -> int | None:
             return None
         violations = [f for f in result.findings if f.kind == "violation"]
         if violations:
-            return count if violations[0].name == invariant else None
+            return count, violations[0]
         world = result.world
     return None
+
+
+def violates(model: Model, steps: list[Step], invariant: str) -> int | None:
+    """The number of steps up to and including the first violation, if it is the bug a violation of ``invariant``
+    shows; else None."""
+    found = first_violation(model, steps)
+    return found[0] if found and found[1].name in same_bug(invariant) else None
 
 
 def merge_runs(steps: list[Step]) -> list[Step]:
@@ -47,7 +67,7 @@ def merge_runs(steps: list[Step]) -> list[Step]:
 
 
 def minimize(model: Model, steps: list[Step], invariant: str) -> list[Step]:
-    """A 1-minimal step list that still violates ``invariant`` on ``model``."""
+    """A 1-minimal step list that still shows the bug a violation of ``invariant`` shows, on ``model``."""
     end = violates(model, steps, invariant)
     if end is None:
         raise ValueError(f"the steps do not violate {invariant}")
@@ -60,24 +80,36 @@ def minimize(model: Model, steps: list[Step], invariant: str) -> list[Step]:
     return shortest_nearby(model, steps, invariant)
 
 
-# The neighbourhood search's bound. The explorer checks it between levels, so the last level can go past it:
+# The neighbourhood searches' bound. The explorer checks it between levels, so the last level can go past it:
 # about a second on this machine. On the whole machine, the seed's bug minimized to 13 or 17 steps on 4 seeds of
 # 20 (a forked child playing the victim, a ptrace stop and continue, which no deletion or renaming could undo);
 # the shortest is 9.
 NEARBY_STATES = 5_000
 
+# Interrupts join the last search, among the list's own kinds of step: they need no task, may come wherever interrupts
+# are enabled, and use the FPU as a context switch does, so an interrupt is often the shorter way to what a switch
+# out and back did (clear_user_states_no_activate's 7-step cases through a migration became the 6 steps of an
+# interrupt, 8 seeds of 8).
+_INTERRUPTS = ("irq:simd", "irq:softirq")
+
 
 def shortest_nearby(model: Model, steps: list[Step], invariant: str) -> list[Step]:
-    """A shortest list, if one is shorter than ``steps``, among those made of the same kinds of step by the same
-    tasks: a breadth-first search (fpufuzz.explore, the same model) on ``model`` with only those kinds and tasks
-    enabled, to one step less than ``steps``, within ``NEARBY_STATES``. Deletions and renamings only make a list
-    shorter by taking things out; this finds another order (a parent doing what its forked child did, say)."""
-    kinds = tuple(sorted({op_name(step) for step in steps}))
+    """A shortest list, if one is shorter than ``steps``, by the same tasks: breadth-first searches (fpufuzz.explore,
+    the same model) on ``model`` with only those tasks acting, to one step less than the shortest list so far,
+    within ``NEARBY_STATES`` each. First with every kind of step: another way into the kernel may be shorter (an
+    exec where a fork was, a signal where a vCPU run was); it reaches about depth 6 on the whole machine. Then with
+    only the list's own kinds, which reaches deeper: another order (a parent doing what its forked child did, say).
+    Then with those and interrupts: an interrupt where a switch out and back was (a search of its own, since the
+    interrupts cost the one before its depth: the seed's 13-step find below went to 9 only without them). Deletions and renamings only make a list
+    shorter by taking things out. The explorer stops at the first violation of any invariant; one that is not the
+    same bug is not taken."""
     actors = frozenset(step.get(arg) for step in steps for arg in TASK_ARGS if step.get(arg))
-    nearby = Model(model.variant, model.config, ops=kinds, actors=actors)
-    found = explore(nearby, max_depth=len(steps) - 1, max_states=NEARBY_STATES)
-    if found.steps and violates(model, found.steps, invariant) == len(found.steps) < len(steps):
-        return found.steps
+    own = {op_name(step) for step in steps}
+    for kinds in (None, tuple(sorted(own)), tuple(sorted(own | set(_INTERRUPTS)))):
+        nearby = Model(model.variant, model.config, ops=kinds, actors=actors)
+        found = explore(nearby, max_depth=len(steps) - 1, max_states=NEARBY_STATES)
+        if found.steps and violates(model, found.steps, invariant) == len(found.steps) < len(steps):
+            steps = found.steps
     return steps
 
 

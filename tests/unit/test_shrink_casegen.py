@@ -11,7 +11,7 @@ from fpufuzz.casegen import build, canonical, case_name, existing_equivalent
 from fpufuzz.ops import Step
 from fpufuzz.config import Config
 from fpufuzz.ops import Model
-from fpufuzz.shrink import merge_runs, minimize, shortest_nearby, violates
+from fpufuzz.shrink import first_violation, merge_runs, minimize, same_bug, shortest_nearby, violates
 
 WHOLE_MACHINE = dict(cpus=2, users=2, kthreads=1, lifecycle=True, signals=True, kvm=True, softirq=True, ptrace=True)
 
@@ -73,6 +73,56 @@ def test_minimize_searches_the_lists_own_kinds_and_tasks_for_a_shorter_order():
     nearby = shortest_nearby(model, found, "user-regs")
     assert len(nearby) == 9 and violates(model, nearby, "user-regs") == 9
     assert {step.op for step in nearby} <= {step.op for step in found}
+
+
+def test_stale_registers_are_one_bug_at_four_observation_points_and_other_invariants_are_their_own():
+    assert same_bug("guest-regs") == same_bug("user-regs") == {"user-regs", "sigframe", "guest-regs", "regset"}
+    assert same_bug("non-interference") == {"non-interference"}
+    assert same_bug("kernel-fpu-data") == {"kernel-fpu-data"}
+
+
+def test_minimize_may_show_the_same_stale_registers_at_another_observation_point():
+    """The fuzzer's find (ci, seed 3): the vCPU's state is stale at a VM entry after two migrations during KVM_RUN.
+    The shortest list showing the bug shows it to the VMM in user mode instead (9 steps, an interrupt during
+    KVM_RUN): the case names the point its own replay meets."""
+    found = steps("schedule cpu=0 next=u0", "run task=u0 until=done", "syscall task=u0 call=kvm_create_vcpu",
+                  "run task=u0 until=done", "syscall task=u0 call=kvm_run",
+                  "run task=u0 until='vmx_vcpu_run: guest mode'", "vmexit task=u0 exit=kernel",
+                  "run task=u0 until='vcpu_enter_guest: preempt_enable'", "schedule cpu=0 next=idle0",
+                  "schedule cpu=1 next=u0", "run task=u0 until='vmx_vcpu_run: guest mode'", "guest_write task=u0",
+                  "vmexit task=u0 exit=user", "run task=u0 until='vcpu_enter_guest: preempt_enable'",
+                  "schedule cpu=1 next=idle1", "schedule cpu=0 next=u0", "run task=u0 until=done",
+                  "syscall task=u0 call=kvm_run", "run task=u0 until='vmx_vcpu_run: guest mode'")
+    model = model_of("kvm_swap_save_ignores_tif", **WHOLE_MACHINE)
+    assert first_violation(model, found)[1].name == "guest-regs"
+    small = minimize(model, found, "guest-regs")
+    assert len(small) == 9 and first_violation(model, small)[0] == 9
+    assert first_violation(model, small)[1].name in same_bug("guest-regs")
+
+
+def test_the_nearby_search_tries_an_interrupt_where_a_migration_was():
+    """The fuzzer's find (ci, seed 0), 1-minimal: a migration right after the signal frame was written. The
+    shortest takes an interrupt's kernel FPU there instead, a kind of step the list does not have."""
+    found = steps("schedule cpu=0 next=u0", "run task=u0 until=done", "signal task=u0 frame=present",
+                  "run task=u0 until='fpregs_unlock: local_bh_enable'", "schedule cpu=0 next=idle0",
+                  "schedule cpu=1 next=u0", "run task=u0 until=done")
+    model = model_of("clear_user_states_no_activate", **WHOLE_MACHINE)
+    nearby = shortest_nearby(model, found, "user-regs")
+    assert len(nearby) == 6 and violates(model, nearby, "user-regs") == 6
+    assert any(step.op == "irq" for step in nearby)
+
+
+def test_the_nearby_search_tries_every_way_into_the_kernel():
+    """The fuzzer's find (ci, seed 0), 1-minimal: a fork interrupted twice. An exec interrupted once is shorter:
+    the search with every kind of step, by the same task, finds it."""
+    found = steps("schedule cpu=0 next=u1", "run task=u1 until=done", "fork task=u1 child=u2",
+                  "irq cpu=0 work=simd", "run task=u1 until='fpregs_activate: write fpu_fpregs_owner_ctx'",
+                  "irq cpu=0 work=simd", "run task=u1 until=done")
+    model = model_of("irq_fpu_usable_in_fpregs_lock", **WHOLE_MACHINE)
+    assert violates(model, found, "user-regs") == 7
+    nearby = shortest_nearby(model, found, "user-regs")
+    assert len(nearby) == 6 and violates(model, nearby, "user-regs") == 6
+    assert not any(step.op == "fork" for step in nearby)
 
 
 def test_the_nearby_search_only_takes_the_named_tasks_steps():
