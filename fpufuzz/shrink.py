@@ -12,7 +12,7 @@ machine gives that.
 
 The same bug: a violation of the same invariant, or, for stale registers, a violation at any of their
 observation points (``oracle.STALE_REGISTERS``: a program's registers, its signal frame, a guest's registers, a
-regset read), as the fuzz tests count a known bug found (``fpufuzz.fuzz.same_bug``). Which point a run meets
+regset read; ``oracle.same_bug``), as the fuzz tests count a known bug found. Which point a run meets
 first depends on its path; the shortest list that shows the registers may show them elsewhere, and the case
 names the point its own replay meets.
 """
@@ -22,14 +22,9 @@ from __future__ import annotations
 from fpufuzz.errors import IllegalStep
 from fpufuzz.explore import explore
 from fpufuzz.ops import DONE, TASK_ARGS, Model, Step, op_name
-from fpufuzz.oracle import STALE_REGISTERS, Finding
+from fpufuzz.oracle import Finding, same_bug
 
 _PAIR_LIMIT = 40  # steps; beyond it the all-pairs pass costs more than it is worth
-
-
-def same_bug(invariant: str) -> frozenset[str]:
-    """The invariants whose violation is the bug a violation of ``invariant`` shows (see the module's docstring)."""
-    return STALE_REGISTERS if invariant in STALE_REGISTERS else frozenset({invariant})
 
 
 def first_violation(model: Model, steps: list[Step]) -> tuple[int, Finding] | None:
@@ -86,9 +81,9 @@ def minimize(model: Model, steps: list[Step], invariant: str) -> list[Step]:
 # the shortest is 9.
 NEARBY_STATES = 5_000
 
-# Interrupts join the last search, among the list's own kinds of step: they need no task, may come wherever interrupts
-# are enabled, and use the FPU as a context switch does, so an interrupt is often the shorter way to what a switch
-# out and back did (clear_user_states_no_activate's 7-step cases through a migration became the 6 steps of an
+# Interrupts join the last search, among the list's own kinds of step: they need no task, may come wherever
+# interrupts are enabled, and use the FPU as a context switch does, so an interrupt is often the shorter way to what
+# a switch out and back did (clear_user_states_no_activate's 7-step cases through a migration became the 6 steps of an
 # interrupt, 8 seeds of 8).
 _INTERRUPTS = ("irq:simd", "irq:softirq")
 
@@ -100,12 +95,13 @@ def shortest_nearby(model: Model, steps: list[Step], invariant: str) -> list[Ste
     exec where a fork was, a signal where a vCPU run was); it reaches about depth 6 on the whole machine. Then with
     only the list's own kinds, which reaches deeper: another order (a parent doing what its forked child did, say).
     Then with those and interrupts: an interrupt where a switch out and back was (a search of its own, since the
-    interrupts cost the one before its depth: the seed's 13-step find below went to 9 only without them). Deletions and renamings only make a list
-    shorter by taking things out. The explorer stops at the first violation of any invariant; one that is not the
-    same bug is not taken."""
+    interrupts cost the one before its depth: the seed's 13-step find went to 9 only without them). Deletions and
+    renamings only make a list shorter by taking things out. The explorer stops at the first violation of any
+    invariant; one that is not the same bug is not taken."""
     actors = frozenset(step.get(arg) for step in steps for arg in TASK_ARGS if step.get(arg))
     own = {op_name(step) for step in steps}
-    for kinds in (None, tuple(sorted(own)), tuple(sorted(own | set(_INTERRUPTS)))):
+    # dict.fromkeys: a list that has both interrupts already is searched with its own kinds once
+    for kinds in dict.fromkeys((None, tuple(sorted(own)), tuple(sorted(own | set(_INTERRUPTS))))):
         nearby = Model(model.variant, model.config, ops=kinds, actors=actors)
         found = explore(nearby, max_depth=len(steps) - 1, max_states=NEARBY_STATES)
         if found.steps and violates(model, found.steps, invariant) == len(found.steps) < len(steps):
