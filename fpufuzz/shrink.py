@@ -4,8 +4,8 @@ Hypothesis shrinks choice sequences; a step list found by the machine still carr
 runs cut into pieces at every interleaving point. This pass works on the concrete steps (corpus spelling): it
 merges consecutive runs of one task, then removes steps, single and in pairs, and whole episodes of a program
 (from a step a task takes in user mode to a return of its path there), for as long as the replay still ends in a
-violation of the same bug, and tries the CPU's idle task in place of a task switched in, and one task in
-place of another of its kind (then removes again). Last, the explorer searches the list's neighbourhood (its own
+violation of the same bug, and tries the CPU's idle task in place of a task switched in, and one task (of the
+list, or one the machine starts with) in place of another of its kind (then removes again). Last, the explorer searches the list's neighbourhood (its own
 kinds of step and tasks, and interrupts) for a shorter order. The result is 1-minimal: removing any one step, or
 any two, loses the violation. It is not always the shortest counterexample that exists; the explorer on the whole
 machine gives that.
@@ -137,7 +137,8 @@ def _drop_episode(model: Model, steps: list[Step], invariant: str) -> tuple[list
     """Remove one episode of a task's program: from a step it takes in user mode to a later return of its path to
     user mode (``run task=T until=done``), with every step between, longest first. A detour such as creating and
     running a vCPU is many steps that only go together (each one alone is needed by the next), so neither single
-    nor pair removals can take it out."""
+    nor pair removals can take it out. Steps the removal leaves illegal go with it: an episode cut at a return to
+    user mode that is not its path's own leaves that path's later runs with nothing to run."""
     for first, entry in enumerate(steps):
         if entry.op not in _ENTRIES:
             continue
@@ -145,7 +146,7 @@ def _drop_episode(model: Model, steps: list[Step], invariant: str) -> tuple[list
         for last in range(len(steps) - 1, first, -1):
             step = steps[last]
             if step.op == "run" and step.get("task") == task and step.get("until") == DONE:
-                candidate = merge_runs(steps[:first] + steps[last + 1:])
+                candidate = _legal(model, merge_runs(steps[:first] + steps[last + 1:]))
                 end = violates(model, candidate, invariant)
                 if end is not None:
                     return candidate[:end], True
@@ -173,12 +174,13 @@ _TASK_ARGS = TASK_ARGS[:3]  # the fork's child is the task it creates: renaming 
 
 
 def _one_task_instead(model: Model, steps: list[Step], invariant: str) -> list[Step]:
-    """What a forked child does, its parent can often do itself, and one user task can often play two: try each
-    task of the list in place of another of its kind (the steps that created it dropped), then delete again;
-    kept if the list gets shorter."""
+    """What a forked child does, its parent can often do itself, one user task can often play two, and a task the
+    machine starts with can play a forked one: try each task of the list, or of the initial world, in place of
+    another of its kind (the steps that created it dropped), then delete again; kept if the list gets shorter."""
     names = sorted({step.get(arg) for step in steps for arg in _TASK_ARGS if step.get(arg)})
+    initial = [t.name for t in model.initial().tasks if t.alive and t.name and t.name not in names]
     for gone in names:
-        for kept in names:
+        for kept in names + initial:
             if kept == gone or kept[0] != gone[0] or kept.startswith("idle"):
                 continue
             candidate = _legal(model, [_rename(step, gone, kept) for step in steps if step.get("child") != gone])

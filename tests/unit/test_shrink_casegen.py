@@ -154,6 +154,48 @@ def test_minimize_drops_a_whole_episode_no_single_step_or_pair_can_take_out():
     assert len(small) == 9 and not any(step.op == "vmexit" for step in small)
 
 
+# force_restore_cpu_invalidate's 12 steps: a tracer on CPU1 writes the registers of a tracee stopped on CPU0, which
+# then comes back to CPU0 (seed 0 of the whole machine's campaign).
+_TRACE_TAIL = ("ptrace task=u0 target=u1 req=setfpregs", "run task=u0 until=done",
+               "ptrace task=u0 target=u1 req=cont", "run task=u0 until=done", "schedule cpu=0 next=u1",
+               "run task=u1 until=done")
+
+
+def test_a_task_the_machine_starts_with_plays_a_forked_one():
+    """The fuzzer's 14-step find (whole machine, ci, seed 8): the tracer is a child forked for the purpose. The
+    list never names u0, which the machine has from the start and which can trace as well: playing the child
+    with it drops the fork and its run."""
+    found = steps("schedule cpu=0 next=u1", "run task=u1 until=done", "fork task=u1 child=u2",
+                  "run task=u1 until=done", "schedule cpu=1 next=u2", "stop task=u1",
+                  "run task=u1 until='ptrace_stop: schedule'", "run task=u2 until=done",
+                  *(step.replace("u0", "u2") for step in _TRACE_TAIL))
+    model = model_of("force_restore_cpu_invalidate", **WHOLE_MACHINE)
+    assert violates(model, found, "user-regs") == len(found) == 14
+    small = minimize(model, found, "user-regs")
+    assert len(small) == 12 and not any(step.op == "fork" for step in small)
+
+
+def test_an_episode_goes_with_the_rest_of_its_path():
+    """The fuzzer's 29-step find (whole machine, ci, seed 2) ran a vCPU between two ptrace sessions. Taking out
+    the KVM_RUN episode leaves its path's last run with nothing to run: that step goes too, as do the first
+    session's, and the list comes down to the 12 steps of the bug."""
+    found = steps("schedule cpu=0 next=u0", "run task=u0 until=done", "stop task=u0", "schedule cpu=0 next=u1",
+                  "schedule cpu=1 next=u0", "run task=u0 until='ptrace_stop: schedule'", "schedule cpu=0 next=idle0",
+                  "schedule cpu=1 next=u1", "run task=u1 until=done", "ptrace task=u1 target=u0 req=cont",
+                  "schedule cpu=1 next=idle1", "schedule cpu=0 next=u1", "run task=u1 until=done",
+                  "syscall task=u1 call=kvm_create_vcpu", "run task=u1 until=done", "syscall task=u1 call=kvm_run",
+                  "run task=u1 until='vmx_vcpu_run: guest mode'", "vmexit task=u1 exit=user",
+                  "schedule cpu=1 next=u0", "run task=u0 until=done", "stop task=u0",
+                  "run task=u0 until='ptrace_stop: schedule'", "run task=u1 until=done",
+                  "ptrace task=u1 target=u0 req=setfpregs", "run task=u1 until=done",
+                  "ptrace task=u1 target=u0 req=cont", "run task=u1 until=done", "schedule cpu=1 next=u0",
+                  "run task=u0 until=done")
+    model = model_of("force_restore_cpu_invalidate", **WHOLE_MACHINE)
+    assert violates(model, found, "user-regs") == len(found) == 29
+    small = minimize(model, found, "user-regs")
+    assert len(small) == 12 and not any(step.op in ("vmexit", "fork") for step in small)
+
+
 def test_canonical_renames_by_first_appearance_and_sizes_the_machine():
     renamed, config = canonical(steps("schedule cpu=1 next=u1", "run task=u1 until=done",
                                       "schedule cpu=1 next=idle1"))
