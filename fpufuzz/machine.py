@@ -266,10 +266,12 @@ class _Base(RuleBasedStateMachine):
         return self._once("stale", lambda: set(oracle.stale_tasks(self.world).values()))
 
     def _migrate(self, index: int, pick: int) -> None:
-        task = self.world.tasks[index]
-        targets = [cpu for cpu in self.preemptible_cpus if cpu != task.cpu]
+        """Move the task to another CPU, if it may be switched in again (``_moves``): a kernel that leaves a task
+        running after marking it stopped for its tracer (a mutant that drops ptrace_stop()'s schedule()) must
+        not make the fuzzer take an illegal step."""
+        targets = [to for i, to in self._moves() if i == index]
         if targets:
-            self._move(task.name, _pick(targets, pick), pick // len(targets))
+            self._move(self.world.tasks[index].name, _pick(targets, pick), pick // len(targets))
 
 
 def _concrete(step: Step, before, after) -> Step:

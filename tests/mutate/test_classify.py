@@ -126,3 +126,11 @@ def test_a_case_found_on_a_mutant_is_n_a_where_another_variants_lock_covers_its_
     assert case.expect[m.variant.name] == "violates user-regs"
     assert case.expect["exec_invalidate_last_cpu"] == "n/a"
     assert replay(case, variant.load("exec_invalidate_last_cpu")).outcome == "n/a"
+
+
+def test_a_task_left_running_while_stopped_for_its_tracer_is_never_migrated():
+    """Without ``schedule()``, ptrace_stop() leaves the tracee running while marked TASK_TRACED. A plan's
+    migration of it would have switched it in elsewhere, which the model refuses: the fuzzer raised IllegalStep
+    (a tool error, counted as a miss) instead of judging the mutant."""
+    found = mutscore.hunt(mutant("ptrace_stop", "delete", "k.schedule()"), profile="ci")
+    assert found.error is None and found.killed
