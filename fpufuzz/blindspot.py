@@ -7,7 +7,8 @@ what the fuzzer actually draws on that mutant; nothing here knows any mutant.
   counterexample needs and the fuzzer rarely or never takes are where a rule, a plan action or a weight is
   missing.
 * **depth**: the point of its path at which the counterexample acts (#0 is where the path starts), against how
-  the fuzzer's plans reach it: the n-th decision of a plan acts at point #n-1, a plan holds
+  the fuzzer's plans reach it: the n-th decision of a plan acts at point #n-1 (one interrupt decision in
+  ``fpufuzz.machine.ANYWHERE_EVERY`` at any later point where interrupts are on), a plan holds
   ``fpufuzz.machine.PLAN_LENGTH`` decisions, each one of ``fpufuzz.machine.ACTIONS``;
 * **reachability**: properties of ``fpufuzz.reach.SOMETIMES`` the counterexample reaches and the campaign never
   did.
@@ -27,7 +28,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from fpufuzz import profiles
 from fpufuzz.config import Config
 from fpufuzz.determinism import without_local_constants
-from fpufuzz.machine import ACTIONS, PLAN_LENGTH, Campaign, Violation, machine_for
+from fpufuzz.machine import ACTIONS, ANYWHERE_EVERY, PLAN_LENGTH, Campaign, Violation, machine_for
 from fpufuzz.ops import DONE, Model, Step
 
 RARE = 3  # report this many of the rarest step kinds and pairs
@@ -53,11 +54,13 @@ class BlindSpot:
 
 def _depth_line(label: str, depth: int, then: str) -> str:
     where = f"it does {then!r} at interleaving point #{depth} of a path ({label!r}): "
+    anywhere = (f", or by one interrupt decision in {ANYWHERE_EVERY}, which lands at a point drawn among all the "
+                f"later ones where interrupts are on" if then.startswith("irq") else "")
     if depth >= PLAN_LENGTH:
-        return where + (f"deeper than a plan's {PLAN_LENGTH} decisions reach, so only a 'stop' and a later rule "
-                        f"can act there")
-    return where + (f"one plan acts there only after {depth} 'continue' decisions in a row, each one of "
-                    f"{len(ACTIONS)} actions")
+        return where + (f"deeper than a plan's {PLAN_LENGTH} decisions reach one point at a time, so only by a "
+                        f"'stop' and a later rule{anywhere}")
+    return where + (f"one plan acts there after {depth} 'continue' decisions in a row, each one of "
+                    f"{len(ACTIONS)} actions{anywhere}")
 
 
 def kind(step: Step) -> str:

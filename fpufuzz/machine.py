@@ -25,13 +25,22 @@ from fpufuzz.state import GUEST_MODE, STOP_TRACED
 # What the world does at a kernel path's interleaving points while a rule runs it: nothing, stop there (the
 # task stays paused on its CPU and other rules may act), switch the task out, move it to another CPU, or deliver a
 # hard interrupt (its handler uses kernel FPU, or raises a softirq that does). Scheduling decisions wait for a
-# point where the task is preemptible. An interrupt's pick says where it lands: here (one pick in four), or at one
-# of the points of the next section the path holds (preemption or bottom halves off: fpregs_lock(), kernel FPU),
-# where interrupts race with the task's own FPU work; and which work its handler does.
+# point where the task is preemptible. An interrupt's pick says where it lands: here (one pick in four), anywhere
+# later (one in eight, ``ANYWHERE_EVERY``), or at one of the points of the next section the path holds (preemption
+# or bottom halves off: fpregs_lock(), kernel FPU), where interrupts race with the task's own FPU work; and which
+# work its handler does.
 ACTIONS = ("continue", "stop", "switch_out", "migrate", "irq")
 # A plan is a short list of (action, pick) decisions, consumed in order at the path's interleaving points. Lists
 # shrink towards empty (run straight to the end), actions towards "continue".
 PLAN_LENGTH = 6
+# One interrupt decision in ANYWHERE_EVERY (its pick says so) lands at any later point of the path where
+# interrupts are on, drawn among them by running the path ahead on a copy of the world, rather than here or inside
+# the next section: deep points of long paths are reached that way, while the other decisions keep the dense
+# shallow landings that the known bugs' short windows need (docs/fuzzing.md, "Where decisions land").
+ANYWHERE_EVERY = 8
+# How far ahead an interrupt may land: past the longest modeled path's points (runaway paths are cut by the
+# runtime's own bound).
+MAX_AHEAD = 64
 
 
 class Violation(AssertionError):
@@ -184,10 +193,18 @@ class _Base(RuleBasedStateMachine):
             action, pick = queue[0]
             if action == "stop":
                 return
-            if action in ("switch_out", "migrate") and not self._preemptible(index):
+            anywhere = action == "irq" and pick % ANYWHERE_EVERY == ANYWHERE_EVERY - 1
+            if anywhere:
+                pick = self._land_anywhere(index, pick // ANYWHERE_EVERY)
+                if pick is None:  # interrupts stay off to the path's end: the decision lapses
+                    queue.pop(0)
+                    continue
+                if self.world.tasks[index].cont is None or self.world.running_on(index) is None:
+                    return
+            elif action in ("switch_out", "migrate") and not self._preemptible(index):
                 self.apply(Step.make("run", task=task))  # the decision waits for a scheduling point
                 continue
-            if action == "irq" and pick % 4:
+            elif action == "irq" and pick % 4:
                 if self._preemptible(index):
                     self.apply(Step.make("run", task=task))  # the decision waits for a point inside a section
                     continue
@@ -202,8 +219,31 @@ class _Base(RuleBasedStateMachine):
             if action == "migrate":
                 self._migrate(index, pick)
             if action == "irq":
-                self._interrupt(self.world.tasks[index].cpu, pick // 64)
+                self._interrupt(self.world.tasks[index].cpu, pick if anywhere else pick // 64)
             self.apply(Step.make("run", task=task))
+
+    def _land_anywhere(self, index: int, pick: int) -> int | None:
+        """Run the task's path on to one of its later points where an interrupt may come (``pick`` chooses which),
+        and return what is left of ``pick``; None if there is no such point."""
+        points = self._interruptible_ahead(index)
+        if not points:
+            return None
+        for _ in range(_pick(points, pick)):
+            self.apply(Step.make("run", task=self.world.tasks[index].name))
+        return pick // len(points)
+
+    def _interruptible_ahead(self, index: int) -> list[int]:
+        """How many points on from here each later point of the task's path is where interrupts are on: found by
+        running the path ahead on a copy of the world (paths are deterministic), nothing recorded."""
+        world, step, found = self.world, Step.make("run", task=self.world.tasks[index].name), []
+        for offset in range(MAX_AHEAD):
+            task = world.tasks[index]
+            if task.cont is None or world.running_on(index) is None or task.mode == GUEST_MODE:
+                break
+            if ops.interruptible(world, task.cpu, self.model.config):
+                found.append(offset)
+            world = self.model.apply(world, step).world
+        return found
 
     def _preemptible(self, index: int) -> bool:
         """The task, paused in a kernel path, is at a point where the machine's preemption model may switch it."""

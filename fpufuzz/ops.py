@@ -749,6 +749,13 @@ def point_kind(world: World, index: int) -> str:
     return MIGHT_SLEEP if access in _MIGHT_SLEEPS else PREEMPT
 
 
+def interruptible(world: World, cpu: int, config: Config) -> bool:
+    """A hard interrupt's kernel-FPU work may run on the CPU now: interrupts are on and, on PREEMPT_RT (threaded
+    handlers), the CPU can schedule."""
+    ctx = world.cpus[cpu].ctx
+    return not (ctx.irqs_off or ctx.hardirq or (config.preempt_rt and ctx.atomic))
+
+
 def preemptible(world: World, cpu: int, config: Config | None = None) -> bool:
     """The CPU may switch tasks now: interrupts on, and its task in user mode, at rest, or paused where
     preemption and bottom halves are enabled, at a scheduling point of the machine's preemption model
@@ -786,7 +793,7 @@ def enabled(config: Config, world: World) -> list[Step]:
         ctx = state.ctx
         if ctx.irqs_off or ctx.hardirq:
             continue
-        if not (config.preempt_rt and ctx.atomic):
+        if interruptible(world, cpu, config):
             steps.extend(Step.make("irq", cpu=cpu, work=w) for w in WORKS if w != "softirq" or config.softirq)
         if not preemptible(world, cpu, config):
             continue

@@ -60,3 +60,10 @@ def test_a_counterexample_is_replayed_on_the_machine_the_explorer_found_it_on():
         ("fpregs_activate: write fpu_fpregs_owner_ctx", "irq work=simd")]
     with pytest.raises(IllegalStep, match="child=u1"):
         blindspot.explain(base, found, [], [], FUZZ_MACHINE, counts)
+
+
+def test_a_deep_interrupt_is_explained_with_the_decisions_that_land_anywhere():
+    deep_irq = blindspot._depth_line("fpregs_activate: write fpu_fpregs_owner_ctx", 8, "irq work=simd")
+    deep_switch = blindspot._depth_line("setup_new_exec: cond_resched", 8, "schedule")
+    assert "one interrupt decision in 8" in deep_irq and "interrupt decision" not in deep_switch
+    assert "deeper than a plan's 6 decisions" in deep_switch

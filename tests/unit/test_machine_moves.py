@@ -4,9 +4,10 @@ last CPU and follows it to user mode."""
 
 from __future__ import annotations
 
+import pytest
 from helpers import model_of, steps
 
-from fpufuzz.machine import Campaign, machine_for
+from fpufuzz.machine import ANYWHERE_EVERY, PLAN_LENGTH, Campaign, machine_for
 from fpufuzz.ops import Step
 
 TWO_USERS = dict(cpus=1, users=2, kthreads=0, signals=True)
@@ -54,3 +55,70 @@ def test_a_program_rule_wakes_a_preempted_task_on_its_last_cpu_and_follows_it_to
     u1 = _task(machine, "u1")
     assert u1.mode == "user" and machine.world.running_on(index) == 0
     assert machine.world.frames[index].page == "present"  # the retry wrote the frame
+
+
+def _in_exec():
+    """u0, its registers live on CPU0, has just entered execve(): its path is paused at the path's first point."""
+    machine = machine_for(model_of("exec_invalidate_last_cpu", cpus=2, users=1, kthreads=0), Campaign())()
+    for step in steps("schedule cpu=0 next=u0", "run task=u0 until=done", "syscall task=u0 call=execve"):
+        machine.apply(step)
+    return machine
+
+
+def _ahead(machine, task: str) -> list:
+    """The worlds at each point of the task's path from here to its end, stepping a copy of the world."""
+    model, world, worlds = machine.model, machine.world, []
+    index = world.task_index(task)
+    while world.tasks[index].cont is not None:
+        worlds.append(world)
+        world = model.apply(world, Step.make("run", task=task)).world
+    return worlds
+
+
+def _labels_ahead(machine, task: str) -> list[str]:
+    index = machine.world.task_index(task)
+    return [world.tasks[index].cont.label for world in _ahead(machine, task)]
+
+
+def test_interrupts_may_land_at_every_point_where_they_are_on_and_looking_ahead_changes_nothing():
+    """exec's path keeps interrupts on at every point, inside its fpregs_lock() section too (bottom halves are off
+    there, not interrupts); looking ahead records no step and leaves the world as it was."""
+    machine = _in_exec()
+    world, taken, index = machine.world, list(machine.steps), machine.world.task_index("u0")
+    points = machine._interruptible_ahead(index)
+    assert machine.world is world and machine.steps == taken
+    worlds = _ahead(machine, "u0")
+    assert points == list(range(len(worlds))) and len(worlds) > PLAN_LENGTH
+    assert any(w.cpus[0].ctx.softirq for w in worlds)  # the section is among them
+
+
+def test_no_point_ahead_where_interrupts_are_off():
+    """A context switch runs with interrupts off until finish_task_switch(): no interrupt lands there."""
+    machine = _in_exec()
+    index = machine.world.task_index("u0")
+    off = machine.world._replace(cpus=tuple(c._replace(ctx=c.ctx._replace(irqs_off=True)) for c in machine.world.cpus))
+    machine.world = off
+    assert 0 not in machine._interruptible_ahead(index)
+
+
+@pytest.mark.parametrize("which", [0, 1, 3])
+def test_a_decision_whose_pick_says_anywhere_lands_at_the_point_it_picks(which):
+    """One pick in ``ANYWHERE_EVERY`` lands its interrupt at any later point where interrupts are on: the
+    ``which``-th of them (modulo their number), however deep in the path."""
+    machine = _in_exec()
+    index = machine.world.task_index("u0")
+    points, labels = machine._interruptible_ahead(index), _labels_ahead(machine, "u0")
+    pick = which * ANYWHERE_EVERY + ANYWHERE_EVERY - 1
+    machine.follow("u0", [("irq", pick)])
+    irq = next(i for i, s in enumerate(machine.steps) if s.op == "irq")
+    paused_at = machine.steps[irq - 1].get("until") if machine.steps[irq - 1].op == "run" else labels[0]
+    assert paused_at == labels[points[which % len(points)]]
+    assert machine.world.tasks[index].mode == "user"  # the rest of the path ran to user mode
+
+
+def test_other_picks_keep_their_landing():
+    """A pick that does not say anywhere interrupts here (one in four) or inside the next section, as before."""
+    machine = _in_exec()
+    before = len(machine.steps)
+    machine.follow("u0", [("irq", 0)])
+    assert machine.steps[before].op == "irq"
