@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import takewhile
 
 from hypothesis import strategies as st, target
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
@@ -38,8 +39,8 @@ PLAN_LENGTH = 6
 # the next section: deep points of long paths are reached that way, while the other decisions keep the dense
 # shallow landings that the known bugs' short windows need (docs/fuzzing.md, "Where decisions land").
 ANYWHERE_EVERY = 8
-# How far ahead an interrupt may land: past the longest modeled path's points (runaway paths are cut by the
-# runtime's own bound).
+# How far ahead a plan looks along a path (for an interrupt landing anywhere, or inside a section): past the
+# longest modeled path's points (runaway paths are cut by the runtime's own bound).
 MAX_AHEAD = 64
 
 
@@ -233,32 +234,30 @@ class _Base(RuleBasedStateMachine):
         return pick // len(points)
 
     def _interruptible_ahead(self, index: int) -> list[int]:
-        """How many points on from here each later point of the task's path is where interrupts are on: found by
-        running the path ahead on a copy of the world (paths are deterministic), nothing recorded."""
-        world, step, found = self.world, Step.make("run", task=self.world.tasks[index].name), []
-        for offset in range(MAX_AHEAD):
+        """How many points on from here each later point of the task's path is where interrupts are on."""
+        return [offset for offset, world in enumerate(self._path_ahead(index))
+                if ops.interruptible(world, world.tasks[index].cpu, self.model.config)]
+
+    def _path_ahead(self, index: int):
+        """The worlds at the task's path's points from here on (this one first), up to ``MAX_AHEAD`` of them, while
+        the task runs its path on its CPU: found by running the path ahead on a copy of the world (paths are
+        deterministic), nothing recorded."""
+        world, step = self.world, Step.make("run", task=self.world.tasks[index].name)
+        for _ in range(MAX_AHEAD):
             task = world.tasks[index]
             if task.cont is None or world.running_on(index) is None or task.mode == GUEST_MODE:
-                break
-            if ops.interruptible(world, task.cpu, self.model.config):
-                found.append(offset)
+                return
+            yield world
             world = self.model.apply(world, step).world
-        return found
 
     def _preemptible(self, index: int) -> bool:
         """The task, paused in a kernel path, is at a point where the machine's preemption model may switch it."""
         return ops.preemptible(self.world, self.world.tasks[index].cpu, self.model.config)
 
     def _section_points(self, index: int) -> int:
-        """How many interleaving points are left in the section the task's path is in, this one included: found
-        by running the path ahead on a copy of the world (paths are deterministic), nothing recorded."""
-        world, step, count = self.world, Step.make("run", task=self.world.tasks[index].name), 0
-        while world.tasks[index].cont is not None and world.running_on(index) is not None:
-            if not world.cpus[world.tasks[index].cpu].ctx.atomic:
-                break
-            count += 1
-            world = self.model.apply(world, step).world
-        return max(count, 1)
+        """How many interleaving points are left in the section the task's path is in, this one included."""
+        inside = takewhile(lambda world: world.cpus[world.tasks[index].cpu].ctx.atomic, self._path_ahead(index))
+        return max(sum(1 for _ in inside), 1)
 
     def _interrupt(self, cpu: int, pick: int) -> None:
         """A hard interrupt on ``cpu``, its work picked among those the machine has, if one may arrive now."""

@@ -789,10 +789,7 @@ def enabled(config: Config, world: World) -> list[Step]:
         elif task.kind in (KTHREAD, WORKER):
             steps.extend(Step.make("kwork", task=task.name, work=w) for w in KWORKS
                          if w != "exit" or config.lifecycle)
-    for cpu, state in enumerate(world.cpus):
-        ctx = state.ctx
-        if ctx.irqs_off or ctx.hardirq:
-            continue
+    for cpu in range(len(world.cpus)):
         if interruptible(world, cpu, config):
             steps.extend(Step.make("irq", cpu=cpu, work=w) for w in WORKS if w != "softirq" or config.softirq)
         if not preemptible(world, cpu, config):
