@@ -307,8 +307,9 @@ def kvm_put_guest_fpu(k, vcpu):
 def vcpu_run(k, vcpu):
     """arch/x86/kvm/x86.c (v6.5-rc7): enter the guest until an exit needs the VMM; between entries, pending work
     (``xfer_to_guest_mode_handle_work()``: rescheduling) is done. Simplification: the vCPU is always runnable
-    (a halted vCPU's ``vcpu_block()`` is another scheduling point, as the loop's)."""
-    while True:
+    (a halted vCPU's ``vcpu_block()`` is another scheduling point, as the loop's). ``for (;;)``: a pass carries
+    nothing to the next (``r`` is assigned in each), so a paused path forgets its finished passes."""
+    for _ in k.iterations():
         r = k.vcpu_enter_guest(vcpu)
         if r <= 0:
             return r

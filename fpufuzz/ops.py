@@ -573,7 +573,7 @@ def _slice(model: Model, world: World, index: int, cpu: int, findings: list, tra
         findings.extend(_warnings(world, k, cpu))
         findings.extend(_readouts(k.world(world), k))
         new = _label_new_tasks(model, _forked(world, k.world(world), index))
-        new = _set_task(new, index, cont=cont._replace(log=tuple(k.log), label=pause.label))
+        new = _set_task(new, index, cont=cont._replace(log=k.saved_log(), label=pause.label))
         if new.tasks[index].mode == GUEST_MODE:
             findings.extend(oracle.observe_guest_entry(new, index))
         return new, pause.label

@@ -68,6 +68,9 @@ _THIS_FILE = __file__
 # write retried across faults); a path past this loops without end -- in the kernel a soft lockup, not wrong
 # registers -- and without it a mutant that deletes a loop's exit hung the explorer in a single transition.
 MAX_PATH_EVENTS = 5_000
+# What a loop's head records in a path's log (``Kernel.iterations``): a plain value, so logs stay hashable and
+# readable in canonical forms.
+LOOP_HEAD = "loop"
 
 
 class Pause(BaseException):
@@ -111,6 +114,7 @@ class Kernel:
         self.trace = trace  # a list to append (label, result) of live events to, or None
         self.exit_reason = None  # the VM exit the world makes a guest take (a ``vmexit`` step), or None
         self._irq_regs = None  # set_irq_regs(): whether the hard interrupt being handled came from user mode
+        self._folds: dict[int, int] = {}  # a loop's first head -> its latest head, in ``log`` (``iterations``)
 
     # ------------------------------------------------------------ events
 
@@ -129,6 +133,37 @@ class Kernel:
         if self.trace is not None:
             self.trace.append((self._label(access), result))
         return result
+
+    def iterations(self):
+        """``for (;;)`` of a kernel loop whose passes carry no local from one to the next (each pass reads only
+        the world and what it assigns itself): ``for _ in k.iterations():``. Each head records ``LOOP_HEAD`` in
+        the log, and ``saved_log()`` drops the finished passes, keeping the first head and the pass in progress.
+        Replaying that shorter log runs the same pass with the same results, so the paused path is the same; and
+        a path that loops for as long as the machine lets it (``vcpu_run()``: one guest entry per pass) keeps a
+        bounded log, so the explorer's state space stays finite. A loop that carries state across passes (a retry
+        count, a cursor) must stay a plain ``while``: folding it would forget that state."""
+        first = None
+        while True:
+            here = self._i
+            self._i = here + 1
+            if here >= self._nreplay:
+                self.log.append(LOOP_HEAD)
+            elif self._replay[here] != LOOP_HEAD:
+                raise ModelError(f"a loop's head replayed over {self._replay[here]!r}: the path's log is not its own")
+            if first is None:
+                first = here
+            else:
+                self._folds[first] = here
+            yield
+
+    def saved_log(self) -> tuple:
+        """The log a paused path keeps: ``log`` without the finished passes of its ``iterations()`` loops."""
+        if not self._folds:
+            return tuple(self.log)
+        drop = set()
+        for first, latest in self._folds.items():
+            drop.update(range(first + 1, latest + 1))
+        return tuple(result for i, result in enumerate(self.log) if i not in drop)
 
     def probe(self, path: str, args: tuple) -> str:
         """The label of ``path``'s first event, without executing anything: where a path that is about to start

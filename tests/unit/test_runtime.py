@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from helpers import model_of, patched, run
 
-from fpufuzz import Config, IllegalStep, Model
+from fpufuzz import Config, IllegalStep, Model, variant
 
 
 def model_with(**functions) -> Model:
@@ -139,3 +139,94 @@ def test_a_path_that_never_ends_is_a_model_error_not_a_hang(baseline, monkeypatc
         run(model, "run task=u0 until=done", world=world)
     run(baseline, "schedule cpu=0 next=u0", "run task=u0 until=done", "syscall task=u0 call=execve",
         "run task=u0 until=done")  # the baseline's exec stays far below the bound
+
+
+# ---------------------------------------------------------------- loops whose passes carry nothing
+
+
+def _unfolded(monkeypatch):
+    """Paused paths keep every event of their loops' finished passes (no folding)."""
+    from fpufuzz import runtime
+
+    monkeypatch.setattr(runtime.Kernel, "saved_log", lambda k: tuple(k.log))
+
+
+def _without_logs(world):
+    return world._replace(tasks=tuple(t if t.cont is None else t._replace(cont=t.cont._replace(log=()))
+                                      for t in world.tasks))
+
+
+@pytest.mark.parametrize("config", [dict(cpus=1, users=1, kthreads=0, kvm=True),
+                                    dict(cpus=2, users=2, kthreads=1, lifecycle=True, signals=True, kvm=True,
+                                         softirq=True, ptrace=True)], ids=["kvm", "whole"])
+def test_folding_finished_loop_passes_changes_nothing_but_the_log(config, monkeypatch):
+    """The soundness of ``Kernel.iterations``: along random walks, a model whose paused paths forget their loops'
+    finished passes and one whose paths keep them take the same steps to the same worlds (logs aside) with the
+    same findings. Walks restart every 80 steps and lean on running paths; some paths must fold (else the test
+    proves nothing)."""
+    import random
+
+    folded, unfolded = Model(variant.load("exec_invalidate_last_cpu"), Config(**config)), None
+    shorter = 0
+    for seed in range(3):
+        rng = random.Random(seed)
+        world = folded.initial()
+        plain = world
+        for n in range(400):
+            if n % 80 == 0:
+                world = plain = folded.initial()
+            options = folded.enabled(world)
+            with monkeypatch.context() as m:
+                _unfolded(m)
+                unfolded = unfolded or Model(variant.load("exec_invalidate_last_cpu"), Config(**config))
+                assert unfolded.enabled(plain) == options
+                # lean on running paths and guest exits, or a walk seldom finishes a loop's pass
+                step = rng.choice([s for s in options if s.op in ("run", "vmexit")] or options
+                                  if rng.random() < 0.6 else options)
+                slow = unfolded.apply(plain, step)
+            fast = folded.apply(world, step)
+            assert _without_logs(fast.world) == _without_logs(slow.world), f"seed {seed} step {n}: {step}"
+            assert fast.findings == slow.findings
+            shorter += sum(len(a.cont.log) < len(b.cont.log) for a, b in zip(fast.world.tasks, slow.world.tasks)
+                           if a.cont is not None)
+            world, plain = fast.world, slow.world
+    assert shorter > 0
+
+
+def test_a_paused_loop_keeps_its_first_head_and_the_pass_in_progress(baseline):
+    from fpufuzz.runtime import LOOP_HEAD, Kernel
+
+    def path(k, passes):
+        k._event(False, "before", lambda: "before")
+        for n, _ in enumerate(k.iterations()):
+            if n == passes:
+                return
+            k._event(False, "pass", lambda: f"pass {n}")
+
+    k = Kernel(baseline.initial(), 0)
+    path(k, 3)
+    assert k.saved_log() == ("before", LOOP_HEAD)  # at pass 3's head: nothing of a pass is in progress
+    k = Kernel(baseline.initial(), 0)
+    passes = k.iterations()
+    k._event(False, "before", lambda: "before")
+    for n in range(3):
+        next(passes)
+        k._event(False, "pass", lambda: f"pass {n}")
+    assert k.saved_log() == ("before", LOOP_HEAD, "pass 2")
+    again = Kernel(baseline.initial(), 0, replay=k.saved_log())  # the shorter log replays pass 2 as it ran
+    passes = again.iterations()
+    assert again._event(False, "before", lambda: "live") == "before"
+    next(passes)
+    assert again._event(False, "pass", lambda: "live") == "pass 2"
+    assert again._event(False, "pass", lambda: "live") == "live"
+
+
+def test_a_loop_head_must_replay_over_its_own_record(baseline):
+    """A log that does not hold a loop head where the path has one is not this path's: an error, not a guess."""
+    from fpufuzz.errors import ModelError
+    from fpufuzz.runtime import Kernel
+
+    world = baseline.initial()
+    k = Kernel(world, 0, replay=("not a loop head",))
+    with pytest.raises(ModelError, match="loop's head"):
+        next(iter(k.iterations()))
