@@ -43,12 +43,15 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(highlight=False, width=160)
 
-    try:
-        known = cli_mutate.load_classifications(args.classified) if args.classified else {}
-    except FpufuzzError as e:
-        sys.exit(f"bench_mutate: {e}")
     start = time.perf_counter()
     mutants = mutate.generate()
+    try:
+        known = cli_mutate.load_classifications(args.classified, mutants) if args.classified else {}
+    except FpufuzzError as e:
+        sys.exit(f"bench_mutate: {e}")
+    if args.classified:
+        console.print(f"{len(known)} classifications taken from {args.classified} (records whose mutant's source "
+                      "changed since are classified again)")
     if args.machine:
         mutants = [m for m in mutants if _machine(m, known) == args.machine]
     print(f"{len(mutants)} mutants of {mutate.BASE} generated in {time.perf_counter() - start:.1f} s "
@@ -58,7 +61,7 @@ def main() -> None:
         seed = None if profile == "ci" else args.dev_seed
         start = time.perf_counter()
         classified_here = not known
-        judged = mutscore.judge_all(mutants, profile, seed, args.jobs, _lines(args.jsonl, profile), known=known)
+        judged = mutscore.judge_all(mutants, profile, seed, args.jobs, _lines(args.jsonl, profile, mutants), known=known)
         known.update({j.mutant: j.classification for j in judged})
         spots = {j.mutant: cli_mutate.blind_spot(j, mutants) for j in judged if cli_mutate.survived(j)}
         seconds = time.perf_counter() - start
@@ -81,13 +84,14 @@ def _machine(mutant, known: dict) -> str | None:
     return cli_mutate.family(mutscore.machine_of(mutant.function))
 
 
-def _lines(path: str | None, profile: str):
+def _lines(path: str | None, profile: str, mutants):
     if path is None:
         return None
+    digests = {m.name: m.digest for m in mutants}
 
     def write(j) -> None:
         with open(path, "a") as f:
-            f.write(json.dumps({"profile": profile, **cli_mutate.mutant_json(j, None)}) + "\n")
+            f.write(json.dumps({"profile": profile, **cli_mutate.mutant_json(j, None, digests[j.mutant])}) + "\n")
     return write
 
 

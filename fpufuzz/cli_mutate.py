@@ -196,9 +196,12 @@ def classification_json(d: dict, where: str) -> Classification:
         raise FpufuzzError(f"{where}: {e}") from None
 
 
-def load_classifications(path: str) -> dict[str, Classification]:
+def load_classifications(path: str, mutants: list | None = None) -> dict[str, Classification]:
     """The classifications in a JSON-lines file of ``mutant_json`` records (``bench/bench_mutate.py --jsonl``),
-    by mutant name; FpufuzzError names the file, the line and the field."""
+    by mutant name; FpufuzzError names the file, the line and the field. With ``mutants``, only the records whose
+    source digest is that of today's mutant of the same name: once the base's lines move, a name stands for
+    another mutant, and its old verdict (and counterexample) would be pinned on the wrong one."""
+    current = None if mutants is None else {m.name: m.digest for m in mutants}
     try:
         lines = Path(path).read_text().splitlines()
     except OSError as e:
@@ -214,11 +217,14 @@ def load_classifications(path: str) -> dict[str, Classification]:
             raise FpufuzzError(f"{where}: not JSON ({e.msg})") from None
         if not isinstance(record, dict) or not isinstance(record.get("mutant"), str):
             raise FpufuzzError(f"{where}: mutant: a record must name its mutant")
-        known[record["mutant"]] = classification_json(record, where)
+        if current is None or (record.get("source") is not None
+                               and current.get(record["mutant"]) == record["source"]):
+            known[record["mutant"]] = classification_json(record, where)
     return known
 
 
-def mutant_json(j: Judged, spot) -> dict:
+def mutant_json(j: Judged, spot, digest: str | None = None) -> dict:
+    """``digest``: the mutant's (``Mutant.digest``), recorded so a later run can tell it is still the same mutant."""
     c, h = j.classification, j.hunt
     out = {"mutant": j.mutant, "function": j.function, "line": j.line, "mutation": j.mutation, "class": c.kind,
            "explorer_machine": c.machine.header() if c.machine else None,
@@ -230,6 +236,8 @@ def mutant_json(j: Judged, spot) -> dict:
                          "examples": h.examples, "found_steps": h.found_steps,
                          "case": [str(s) for s in h.steps] if h.steps else None, "case_reaches": h.reached,
                          "campaign_reached": h.campaign_reached, "error": h.error}
+    if digest is not None:
+        out["source"] = digest
     if spot is not None:
         out["blind_spot"] = {"rare_steps": spot.rare_steps, "rare_pairs": spot.rare_pairs,
                              "census_steps": spot.census_steps, "unreached": spot.unreached}

@@ -15,6 +15,7 @@ model that grows new functions grows new mutants.
 from __future__ import annotations
 
 import ast
+import hashlib
 import difflib
 import inspect
 import re
@@ -42,6 +43,12 @@ class Mutant:
     mutation: str
     source: str = field(repr=False)
     variant: Variant = field(repr=False)
+
+    @property
+    def digest(self) -> str:
+        """The mutated function's source, hashed: a name (function:line:mutation) names another mutant once the
+        base's lines move, so a saved verdict is matched by name and digest (``bench/bench_mutate.py --classified``)."""
+        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
 
 
 def base_variant() -> Variant:

@@ -78,3 +78,24 @@ def test_a_bad_classified_record_names_the_file_line_and_field(tmp_path, line, f
     with pytest.raises(FpufuzzError) as e:
         load_classifications(str(path))
     assert str(e.value).startswith(f"{path}:2: ") and field in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_saved_verdict_is_used_only_for_the_mutant_it_was_made_on(tmp_path):
+    """A mutant is named function:line:mutation; when the base's lines move, a name stands for another mutant.
+    ``--classified`` then takes a record only if its source digest is today's mutant's, so an old counterexample is
+    never pinned on a new mutant (it was: a blind-spot report replayed one and stopped with IllegalStep)."""
+    from fpufuzz import mutate
+    from fpufuzz.cli_mutate import load_classifications, mutant_json
+    from fpufuzz.mutscore import Classification, Judged
+
+    first, second = mutate.generate(["fpu__drop"])[:2]
+    c = Classification("unexercised")
+    path = tmp_path / "run.jsonl"
+    records = [mutant_json(Judged(first.name, first.function, first.line, first.mutation, c), None, first.digest),
+               mutant_json(Judged(second.name, second.function, second.line, second.mutation, c), None,
+                           first.digest),  # the name now stands for another mutant
+               mutant_json(Judged(first.name + "x", first.function, first.line, first.mutation, c), None)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert set(load_classifications(str(path), [first, second])) == {first.name}
+    assert len(load_classifications(str(path))) == 3  # without mutants to match: every record, as written
+    assert first.digest != second.digest
