@@ -11,8 +11,9 @@ have found it. ``ci`` is derandomized; ``dev`` is random unless ``--dev-seed`` i
 the mutants the explorer searches on that machine (``mutscore.MACHINES``: the core one or an operation family's);
 ``--jsonl`` writes one line per mutant as soon as it is judged, so a long run's results survive its interruption;
 ``--classified`` reads such a file back and takes the explorer's verdicts from it (e.g. to run ``dev`` after a
-``ci`` run without searching every mutant again); mutants it does not name, or whose source changed since (each record carries a digest of its mutant's source: a
-name, function:line:mutation, names another mutant once the base's lines move), are classified as usual.
+``ci`` run without searching every mutant again); mutants it does not name, or whose source changed since, are
+classified as usual (each record carries a digest of its mutant's source: a name, function:line:mutation, names
+another mutant once the base's lines move).
 Asserts nothing: the
 targets (at least 50 violating mutants; 100% killed under dev, at least 95% under ci) live in issue 6.
 """
@@ -62,7 +63,8 @@ def main() -> None:
         seed = None if profile == "ci" else args.dev_seed
         start = time.perf_counter()
         classified_here = not known
-        judged = mutscore.judge_all(mutants, profile, seed, args.jobs, _lines(args.jsonl, profile, mutants), known=known)
+        judged = mutscore.judge_all(mutants, profile, seed, args.jobs, _lines(args.jsonl, profile, mutants),
+                                    known=known)
         known.update({j.mutant: j.classification for j in judged})
         spots = {j.mutant: cli_mutate.blind_spot(j, mutants) for j in judged if cli_mutate.survived(j)}
         seconds = time.perf_counter() - start

@@ -37,7 +37,7 @@ PLAN_LENGTH = 6
 # One interrupt decision in ANYWHERE_EVERY (its pick says so) lands at any later point of the path where
 # interrupts are on, drawn among them by running the path ahead on a copy of the world, rather than here or inside
 # the next section: deep points of long paths are reached that way, while the other decisions keep the dense
-# shallow landings that the known bugs' short windows need (docs/fuzzing.md, "Where decisions land").
+# shallow landings that the known bugs' short windows need (docs/fuzzing.md, "Where interrupts land").
 ANYWHERE_EVERY = 8
 # How far ahead a plan looks along a path (for an interrupt landing anywhere, or inside a section): past the
 # longest modeled path's points (runaway paths are cut by the runtime's own bound).
@@ -200,8 +200,6 @@ class _Base(RuleBasedStateMachine):
                 if pick is None:  # interrupts stay off to the path's end: the decision lapses
                     queue.pop(0)
                     continue
-                if self.world.tasks[index].cont is None or self.world.running_on(index) is None:
-                    return
             elif action in ("switch_out", "migrate") and not self._preemptible(index):
                 self.apply(Step.make("run", task=task))  # the decision waits for a scheduling point
                 continue

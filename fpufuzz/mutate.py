@@ -15,8 +15,8 @@ model that grows new functions grows new mutants.
 from __future__ import annotations
 
 import ast
-import hashlib
 import difflib
+import hashlib
 import inspect
 import re
 from collections.abc import Iterator

@@ -95,6 +95,9 @@ class Kernel:
     """
 
     config = None  # a fpufuzz.config.Config, set on the per-variant subclass
+    # A loop's first head -> its latest head, in ``log`` (``iterations``); made by the first loop that folds, so
+    # the kernel objects of the hot path (one per slice) allocate nothing for it.
+    _folds: dict[int, int] | None = None
 
     def __init__(self, world: World, cpu: int, replay: tuple = (), pausable: bool = True, trace=None):
         self.cpus = list(world.cpus)
@@ -114,7 +117,6 @@ class Kernel:
         self.trace = trace  # a list to append (label, result) of live events to, or None
         self.exit_reason = None  # the VM exit the world makes a guest take (a ``vmexit`` step), or None
         self._irq_regs = None  # set_irq_regs(): whether the hard interrupt being handled came from user mode
-        self._folds: dict[int, int] = {}  # a loop's first head -> its latest head, in ``log`` (``iterations``)
 
     # ------------------------------------------------------------ events
 
@@ -153,6 +155,8 @@ class Kernel:
             if first is None:
                 first = here
             else:
+                if self._folds is None:
+                    self._folds = {}
                 self._folds[first] = here
             yield
 
