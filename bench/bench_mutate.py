@@ -90,7 +90,7 @@ def _machine(mutant, known: dict) -> str | None:
 def _lines(path: str | None, profile: str, mutants):
     if path is None:
         return None
-    digests = {m.name: m.digest for m in mutants}
+    digests = mutate.digests(mutants)
 
     def write(j) -> None:
         with open(path, "a") as f:

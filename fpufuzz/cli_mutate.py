@@ -201,7 +201,7 @@ def load_classifications(path: str, mutants: list | None = None) -> dict[str, Cl
     by mutant name; FpufuzzError names the file, the line and the field. With ``mutants``, only the records whose
     source digest is that of today's mutant of the same name: once the base's lines move, a name stands for
     another mutant, and its old verdict (and counterexample) would be pinned on the wrong one."""
-    current = None if mutants is None else {m.name: m.digest for m in mutants}
+    current = None if mutants is None else mutate.digests(mutants)
     try:
         lines = Path(path).read_text().splitlines()
     except OSError as e:

@@ -51,6 +51,11 @@ class Mutant:
         return hashlib.sha256(self.source.encode()).hexdigest()[:16]
 
 
+def digests(mutants: list[Mutant]) -> dict[str, str]:
+    """Each mutant's digest by its name: what a saved verdict is matched against."""
+    return {m.name: m.digest for m in mutants}
+
+
 def base_variant() -> Variant:
     return variants.load(BASE)
 

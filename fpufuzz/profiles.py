@@ -32,7 +32,8 @@ settings.register_profile("ci", max_examples=500, stateful_step_count=60, derand
                           phases=[Phase.explicit, Phase.generate, Phase.target], **_COMMON)
 # dev: 20,000 examples (5,000 until 2026-11-27), about 10 minutes a variant on one core. The hardest mutants the
 # fuzzer kills (one interrupt at one deep point of a rare path) are met about once in 2,000-4,000 examples: 5,000
-# leaves the hardest alive about one seed in four, 20,000 about one in 200 (docs/mutation.md, "`dev` at 20,000").
+# leaves the hardest alive about one seed in four, 20,000 about one in 200 (docs/mutation.md, "`dev` at 20,000
+# examples").
 settings.register_profile("dev", max_examples=20000, stateful_step_count=60, phases=_FAST, **_COMMON)
 settings.register_profile("deep", max_examples=50000, stateful_step_count=100, **_COMMON)
 

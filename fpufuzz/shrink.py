@@ -6,9 +6,9 @@ merges consecutive runs of one task, then removes steps, single and in pairs, an
 (from a step a task takes in user mode to a return of its path there), for as long as the replay still ends in a
 violation of the same bug, and tries the CPU's idle task in place of a task switched in, and one task (of the
 list, or one the machine starts with) in place of another of its kind (then removes again). Last, the explorer
-searches the list's neighbourhood (its own kinds of step and tasks, and interrupts) for a shorter order. The result is 1-minimal: removing any one step, or
-any two, loses the violation. It is not always the shortest counterexample that exists; the explorer on the whole
-machine gives that.
+searches the list's neighbourhood (its own kinds of step and tasks, and interrupts) for a shorter order. The
+result is 1-minimal: removing any one step, or any two, loses the violation. It is not always the shortest
+counterexample that exists; the explorer on the whole machine gives that.
 
 The same bug: a violation of the same invariant, or, for stale registers, a violation at any of their
 observation points (``oracle.STALE_REGISTERS``: a program's registers, its signal frame, a guest's registers, a
