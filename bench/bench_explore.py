@@ -7,7 +7,8 @@ counterexample on ``original``; the time to a complete clean verdict on both fix
 factor (states with and without it); the speed-up of two worker processes over one; and, on the issue's machine
 of 2 CPUs × 2 user tasks + 1 kernel thread, how far the search gets in ``--big-seconds``; and with every operation
 family on (the whole machine: fork and exit, signals, KVM, softirqs, ptrace) at 2 CPUs × 2 user tasks, whether
-the search completes or how deep it gets in ``--whole-seconds``. Asserts nothing: targets live in the issues and
+the search completes or how deep it gets in ``--whole-seconds``; a search that stops prints its last full levels
+and their growth, so whether the space was still widening shows. Asserts nothing: targets live in the issues and
 the closing notes.
 """
 
@@ -33,9 +34,19 @@ def run(name: str, config: Config, **options):
 
 def line(name: str, config: Config, r) -> str:
     verdict = f"shortest {len(r.steps)} steps" if r.steps else ("complete" if r.complete else f"stopped ({r.stopped})")
-    return (f"  {name:26} {machine(config):42} {r.outcome:19} {verdict:17} {r.states:>9,} states "
+    text = (f"  {name:26} {machine(config):42} {r.outcome:19} {verdict:17} {r.states:>9,} states "
             f"depth {r.depth:>2}  {r.seconds:7.1f} s  {r.states_per_second:7,.0f} states/s  "
             f"{r.transitions_per_second:7,.0f} transitions/s  {r.bytes_per_state:4.0f} B/state  jobs {r.jobs}")
+    return text + growth(r) if r.stopped else text
+
+
+def growth(r) -> str:
+    """A stopped search's last full levels and how fast they grew: whether the space was still widening."""
+    full = r.levels[:r.depth + 1]
+    if len(full) < 3:
+        return ""
+    *_, a, b, c = full
+    return f"\n  {'':26} last full levels {a:,}, {b:,}, {c:,}: ×{b / a:.2f}, ×{c / b:.2f} a level"
 
 
 def main() -> None:
