@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 
-from fpufuzz import Config, Model, variant
+from fpufuzz import Config, Model, corpus, variant
 from fpufuzz.corpus import parse_step
 
 
@@ -33,3 +33,11 @@ def model_of(name: str = "original", **config) -> Model:
     return Model(variant.load(name), Config(**config))
 
 
+
+
+def case_report(result, folder) -> str:
+    """A fuzz test's failure text: the minimized case, saved into ``folder`` (the test's artifacts), if there is one."""
+    if result.case is None:
+        return ""
+    path, _ = corpus.save(result.case, folder)
+    return f"\nminimized case (saved to {path}):\n{corpus.render(result.case)}"

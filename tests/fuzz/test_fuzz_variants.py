@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from helpers import case_report
 
 from fpufuzz import corpus, variant
 from fpufuzz.fuzz import fuzz as run_fuzz
@@ -27,13 +28,6 @@ def fuzz(v, config, profile):
     if key not in _RESULTS:
         _RESULTS[key] = run_fuzz(v, config, profile)
     return _RESULTS[key]
-
-
-def case_report(result, folder) -> str:
-    if result.case is None:
-        return ""
-    path, _ = corpus.save(result.case, folder)
-    return f"\nminimized case (saved to {path}):\n{corpus.render(result.case)}"
 
 
 @pytest.mark.parametrize("name", variant.names())

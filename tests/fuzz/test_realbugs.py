@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import case_report
 
 from fpufuzz import variant
 from fpufuzz.fuzz import fuzz, same_bug
@@ -36,5 +37,5 @@ def test_the_held_out_bug_is_found_under_a_longer_profile(path, fuzz_profile, fu
     result = fuzz(v, replace(fuzz_config, **dict.fromkeys(v.families, True)), fuzz_profile)
     assert same_bug(result.outcome, v.expect), (
         f"{path.name}: the fuzzer did not find its known violation ({v.expect}) within "
-        f"{result.campaign.examples} examples of profile {fuzz_profile}")
+        f"{result.campaign.examples} examples of profile {fuzz_profile}{case_report(result, artifacts)}")
     assert result.case.expect[v.name] == result.outcome  # the minimized case replays
