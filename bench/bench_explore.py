@@ -41,11 +41,11 @@ def line(name: str, config: Config, r) -> str:
 
 
 def growth(r) -> str:
-    """A stopped search's last full levels and how fast they grew: whether the space was still widening."""
-    full = r.levels[:r.depth + 1]
-    if len(full) < 3:
+    """A stopped search's last full levels (``levels`` holds only levels seen in full) and how fast they grew:
+    whether the space was still widening."""
+    if len(r.levels) < 3:
         return ""
-    *_, a, b, c = full
+    *_, a, b, c = r.levels
     return f"\n  {'':26} last full levels {a:,}, {b:,}, {c:,}: ×{b / a:.2f}, ×{c / b:.2f} a level"
 
 

@@ -24,7 +24,6 @@ import statistics
 import time
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import replace
 
 from fpufuzz import Config, Model, variant
 from fpufuzz.config import WHOLE
@@ -111,7 +110,7 @@ def main() -> None:
     results = {}
     for name in names:
         v = variant.load(name)
-        config = replace(base, **dict.fromkeys(v.families, True))
+        config = base.with_families(v.families)
         counts, enabled = Counter(), Counter()
         with rule_draws(counts, enabled) if args.rules else contextmanager(lambda: (yield))():
             runs = [campaign(v, config, seed, args.examples) for seed in range(args.seeds)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fpufuzz.errors import FpufuzzError
 from fpufuzz.state import (DEAD_MODE, IDLE, INIT, KERNEL, KERNEL_MODE, KTHREAD, USER, Cont, Cpu, Ctx, Fpu, Task, Value,
@@ -52,6 +52,10 @@ class Config:
         if self.softirq and self.preempt_rt:
             raise FpufuzzError("softirq=yes with preempt_rt=yes: PREEMPT_RT serves softirqs in threads, which the "
                                "model does not have; choose one")
+
+    def with_families(self, families) -> "Config":
+        """This machine with the operation families ``families`` (a variant's ``FAMILIES``) turned on as well."""
+        return replace(self, **dict.fromkeys(families, True))
 
     def header(self) -> str:
         text = f"cpus={self.cpus} users={self.users} kthreads={self.kthreads}"

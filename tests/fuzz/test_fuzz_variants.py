@@ -9,15 +9,11 @@ case in corpus format and writes it to the test's artifact folder.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
-from helpers import case_report
+from helpers import assert_finds_its_bug, case_report
 
 from fpufuzz import corpus, variant
 from fpufuzz.fuzz import fuzz as run_fuzz
-from fpufuzz.fuzz import same_bug
-
 
 _RESULTS: dict = {}
 
@@ -33,7 +29,7 @@ def fuzz(v, config, profile):
 @pytest.mark.parametrize("name", variant.names())
 def test_fuzz_variant(name, fuzz_profile, fuzz_config, artifacts):
     v = variant.load(name)
-    result = fuzz(v, replace(fuzz_config, **dict.fromkeys(v.families, True)), fuzz_profile)
+    result = fuzz(v, fuzz_config.with_families(v.families), fuzz_profile)
     report = case_report(result, artifacts)
     if v.expect == "clean":
         assert result.outcome == "clean", f"{name} is expected clean but {result.message}{report}"
@@ -41,11 +37,7 @@ def test_fuzz_variant(name, fuzz_profile, fuzz_config, artifacts):
                                     "evidence; declare UNREACHABLE with a reason if the variant cannot reach them")
         assert not result.undrawn, f"{name}: the campaign never took a step of kind {sorted(result.undrawn)}"
     else:
-        # user-regs, sigframe, guest-regs, regset: the same stale registers met at another point (fuzz.same_bug)
-        assert same_bug(result.outcome, v.expect), (
-            f"the fuzzer did not find {name}'s known violation ({v.expect}) within {result.campaign.examples} "
-            f"examples of profile {fuzz_profile}{report}")
-        assert result.case.expect[name] == result.outcome  # the minimized case replays
+        assert_finds_its_bug(v, result, fuzz_profile, report)
 
 
 def test_ci_profile_is_deterministic(fuzz_config):
