@@ -2,7 +2,7 @@
 compares with a naive machine (one rule drawing any legal step).
 
     python bench/bench_fuzz.py [--seeds 20] [--naive-seeds 20] [--examples 3000] [--variant NAME ...]
-                               [--config "cpus=2 users=1 kthreads=0"] [--rules]
+                               [--config "cpus=2 users=1 kthreads=0"] [--rules] [--backend hypothesis-urandom]
 
 For every variant whose EXPECT names a violation, over seeds 0..N-1 of the ``ci`` profile (derandomization off,
 each seed its own run): found in how many seeds, seconds and examples to the first violation (median, max, and
@@ -13,7 +13,11 @@ stale registers counts as found, as in the fuzz tests (``fpufuzz.fuzz.same_bug``
 ``--config`` runs the machine in case-header spelling plus the families the variant declares (FAMILIES), as the
 fuzz tests do (their machine: ``cpus=2 users=2 kthreads=1 lifecycle=yes signals=yes``); without it, the whole
 machine of ``fpufuzz fuzz``. ``--rules`` adds, per variant, where the machine spends its rule draws over the
-campaigns: each rule's share of the draws, and of the draws where its precondition held.
+campaigns: each rule's share of the draws, and of the draws where its precondition held. Per variant it also prints
+the median model steps to the first violation and the cost of a step: the median time is their product, so the
+two say whether a faster fuzzer needs a cheaper step or a likelier bug. ``--backend hypothesis-urandom`` runs
+Hypothesis's generator without its example tree and mutations (not reproducible; a measurement only): if the steps
+to the bug stay the same, the rarity is the machine's, not the engine's.
 Prints figures; asserts nothing.
 """
 
@@ -33,14 +37,15 @@ from fpufuzz.fuzz import fuzz, same_bug
 from fpufuzz.machine import FpuMachine
 
 
-def campaign(v, config, seed: int, examples: int, naive: bool = False):
+def campaign(v, config, seed: int, examples: int, naive: bool = False, backend: str | None = None):
     start = time.perf_counter()
-    result = fuzz(v, config, profile="ci", seed=seed, examples=examples, naive=naive)
+    result = fuzz(v, config, profile="ci", seed=seed, examples=examples, naive=naive, backend=backend)
     seconds = result.campaign.first_violation
     return {"found": same_bug(result.outcome, v.expect), "outcome": result.outcome,
             "seconds": seconds if seconds is not None else
             time.perf_counter() - start, "examples": result.campaign.examples_to_violation or
-            result.campaign.examples, "length": len(result.steps) if result.steps else None}
+            result.campaign.examples, "model_steps": result.campaign.steps_to_violation or result.campaign.steps,
+            "length": len(result.steps) if result.steps else None}
 
 
 def summarize(label: str, runs: list[dict]) -> dict:
@@ -56,6 +61,12 @@ def summarize(label: str, runs: list[dict]) -> dict:
                           f"{len(lengths)}"
     print(f"  {label:34} found {line['found']:>6}  median {line['median_s']:6.2f}s  max {line['max_s']:6.2f}s  "
           f"median examples {line['median_examples']:6.0f}  {line.get('lengths', '')}", flush=True)
+    # The median time factors into model steps to the bug (how rare the machine makes it) and the cost of a step
+    # (the model's and Hypothesis's), the two levers on it.
+    per_step = sum(r["seconds"] for r in runs) / max(sum(r["model_steps"] for r in runs), 1)
+    line["median_model_steps"] = statistics.median(r["model_steps"] for r in runs)
+    print(f"  {'':34} median model steps to the first violation {line['median_model_steps']:,.0f}, "
+          f"{1e6 * per_step:.0f} us a step (Hypothesis's choices included)", flush=True)
     each = sorted((r["examples"], "" if r["found"] else f" (not found: {r['outcome']})") for r in runs)
     print(f"  {'':34} examples per seed: {', '.join(f'{n}{miss}' for n, miss in each)}", flush=True)
     return line
@@ -102,18 +113,22 @@ def main() -> None:
     parser.add_argument("--variant", action="append")
     parser.add_argument("--config", help="the machine, as in a case header; the variant's FAMILIES are added")
     parser.add_argument("--rules", action="store_true", help="print each rule's share of the draws")
+    parser.add_argument("--backend", choices=("hypothesis", "hypothesis-urandom"),
+                        help="Hypothesis's backend; hypothesis-urandom draws without its example tree and mutations "
+                             "(and is not reproducible): does the engine or the machine make the bug rare?")
     args = parser.parse_args()
     names = args.variant or [n for n in variant.names() if variant.load(n).expect != "clean"]
     base = parse_config(args.config, "--config") if args.config else Config(**WHOLE)
     print(f"fpufuzz fuzzer benchmark: {args.seeds} seeds, budget {args.examples} examples per seed, profile ci, "
-          f"machine {base.header()}{' plus FAMILIES' if args.config else ''}")
+          f"machine {base.header()}{' plus FAMILIES' if args.config else ''}"
+          f"{f', backend {args.backend}' if args.backend else ''}")
     results = {}
     for name in names:
         v = variant.load(name)
         config = base.with_families(v.families)
         counts, enabled = Counter(), Counter()
         with rule_draws(counts, enabled) if args.rules else contextmanager(lambda: (yield))():
-            runs = [campaign(v, config, seed, args.examples) for seed in range(args.seeds)]
+            runs = [campaign(v, config, seed, args.examples, backend=args.backend) for seed in range(args.seeds)]
         results[name] = summarize(name, runs)
         if args.rules:
             print_rule_draws(counts, enabled)

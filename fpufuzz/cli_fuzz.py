@@ -119,6 +119,7 @@ def _as_json(r: FuzzResult, saved: str | None) -> dict:
             "examples": r.campaign.examples, "steps": r.campaign.steps, "seconds": round(r.elapsed, 3),
             "seconds_to_violation": r.campaign.first_violation,
             "examples_to_violation": r.campaign.examples_to_violation,
+            "steps_to_violation": r.campaign.steps_to_violation,
             "reached": sorted(r.campaign.reached), "missing": sorted(r.missing),
             "drawn": dict(sorted(r.campaign.drawn.items())), "undrawn": sorted(r.undrawn),
             "diagnostics": r.campaign.diagnostics, "message": r.message or None,

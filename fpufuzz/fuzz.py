@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from hypothesis import settings as Settings
+from hypothesis import Phase, settings as Settings
 from hypothesis.database import ExampleDatabase
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -13,7 +13,7 @@ from fpufuzz import __version__, casegen, oracle, profiles
 from fpufuzz.determinism import without_local_constants
 from fpufuzz.config import WHOLE, Config
 from fpufuzz.corpus import Case
-from fpufuzz.machine import Campaign, Violation, machine_for
+from fpufuzz.machine import Campaign, CampaignOver, Violation, machine_for
 from fpufuzz.ops import Model, Step, kinds
 from fpufuzz.reach import SOMETIMES, reachable_on
 from fpufuzz.shrink import first_violation, minimize
@@ -64,14 +64,18 @@ def required_reachability(variant: Variant, config: Config | None = None) -> set
 
 def fuzz(variant: Variant, config: Config | None = None, profile: str = "ci", seed: int | None = None,
          examples: int | None = None, steps: int | None = None, database: ExampleDatabase | None = None,
-         naive: bool = False, campaign: Campaign | None = None) -> FuzzResult:
+         naive: bool = False, campaign: Campaign | None = None, backend: str | None = None) -> FuzzResult:
+    """Fuzz ``variant`` on the machine ``config`` under ``profile``; ``examples``, ``steps``, ``database`` and
+    Hypothesis's ``backend`` (``hypothesis-urandom``: its generator without the example tree, for the benchmark's
+    comparison) override the profile's."""
     config = config or Config(**WHOLE)
     model = Model(variant, config)
     campaign = campaign or Campaign()
     if seed is None and profile == "ci":
         seed = profiles.CI_SEED
     factory = _factory(machine_for(model, campaign, naive), variant, config, naive, seed)
-    settings = _settings(profile, examples, steps, database)
+    settings = _settings(profile, examples, steps, database, backend)
+    campaign.stop_at_violation = Phase.shrink not in settings.phases
     start = time.perf_counter()
     campaign.started = start
     result = FuzzResult(variant, config, profile, "clean", campaign, 0.0)
@@ -80,6 +84,8 @@ def fuzz(variant: Variant, config: Config | None = None, profile: str = "ci", se
             run_state_machine_as_test(factory, settings=settings)
     except Violation as violation:
         _record(result, model, violation, seed)
+    except CampaignOver:  # found in the target phase: the search ended at the next example
+        _record(result, model, campaign.violation, seed)
     result.elapsed = time.perf_counter() - start
     if result.outcome == "clean":
         result.missing = required_reachability(variant, config) - campaign.reached
@@ -112,9 +118,9 @@ def _factory(machine, variant: Variant, config: Config, naive: bool, seed: int |
     return factory
 
 
-def _settings(profile: str, examples: int | None, steps: int | None, database) -> Settings:
+def _settings(profile: str, examples: int | None, steps: int | None, database, backend: str | None) -> Settings:
     base = profiles.get(profile)
-    changes = {}
+    changes = {} if backend is None else {"backend": backend}
     if examples is not None:
         changes["max_examples"] = examples
     if steps is not None:

@@ -131,6 +131,8 @@ def test_fuzz_check_and_json(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data[0]["outcome"] == "violates user-regs" and data[0]["as_expected"]
     assert data[0]["case"].startswith("fpufuzz-case 1")
+    # the shortest road to always_valid's bug is 2 steps; the campaign ran on (Hypothesis replays the failure)
+    assert data[0]["examples_to_violation"] == 1 and 2 <= data[0]["steps_to_violation"] <= data[0]["steps"]
 
 
 def test_fuzz_bad_profile_is_bad_input():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from helpers import model_of, steps
 
-from fpufuzz.machine import ANYWHERE_EVERY, PLAN_LENGTH, Campaign, machine_for
+from fpufuzz.machine import ANYWHERE_EVERY, PLAN_LENGTH, Campaign, Violation, machine_for
 from fpufuzz.ops import Step
 
 TWO_USERS = dict(cpus=1, users=2, kthreads=0, signals=True)
@@ -122,3 +122,18 @@ def test_other_picks_keep_their_landing():
     before = len(machine.steps)
     machine.follow("u0", [("irq", 0)])
     assert machine.steps[before].op == "irq"
+
+
+def test_the_campaign_records_how_far_it_got_before_the_first_violation():
+    """The benchmark's median time is model steps to the bug times the cost of a step: the campaign counts the
+    steps up to the violation, that one included, and the example it came in."""
+    campaign = Campaign()
+    machine = machine_for(model_of("original", cpus=2, users=1, kthreads=1), campaign)()
+    seed = steps("schedule cpu=0 next=u0", "run task=u0 until=done", "user_write task=u0",
+                 "syscall task=u0 call=execve", "schedule cpu=0 next=k0", "schedule cpu=1 next=u0",
+                 "run task=u0 until='setup_new_exec: cond_resched'", "schedule cpu=1 next=idle1",
+                 "schedule cpu=0 next=u0", "run task=u0 until=done")
+    with pytest.raises(Violation):
+        for step in seed:
+            machine.apply(step)
+    assert (campaign.examples_to_violation, campaign.steps_to_violation) == (1, len(seed))
