@@ -141,12 +141,13 @@ class _Base(RuleBasedStateMachine):
         self._was_stale = stale
         for finding in result.findings:
             if finding.kind == "violation":
+                violation = Violation(finding, list(self.steps))
                 if campaign.first_violation is None:
                     campaign.first_violation = time.perf_counter() - campaign.started
                     campaign.examples_to_violation = campaign.examples
                     campaign.steps_to_violation = campaign.steps
-                    campaign.violation = Violation(finding, list(self.steps))
-                raise Violation(finding, list(self.steps))
+                    campaign.violation = violation
+                raise violation
             campaign.diagnostics[finding.name] = campaign.diagnostics.get(finding.name, 0) + 1
 
     def _move(self, task: str, to: int, replacement: int) -> None:
