@@ -34,7 +34,6 @@ def model_of(name: str = "original", **config) -> Model:
     return Model(variant.load(name), Config(**config))
 
 
-
 def case_report(result, folder) -> str:
     """A fuzz test's failure text: the minimized case, saved into ``folder`` (the test's artifacts), if there is one."""
     if result.case is None:

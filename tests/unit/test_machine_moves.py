@@ -4,13 +4,17 @@ last CPU and follows it to user mode."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from helpers import model_of, steps
 
+from fpufuzz import corpus, variant
 from fpufuzz.machine import ANYWHERE_EVERY, PLAN_LENGTH, Campaign, Violation, machine_for
-from fpufuzz.ops import Step
+from fpufuzz.ops import Model, Step
 
 TWO_USERS = dict(cpus=1, users=2, kthreads=0, signals=True)
+SEED_CASE = Path(__file__).resolve().parents[2] / "corpus" / "exec+migrate-back+kthread.case"
 
 
 def _machine(*texts: str):
@@ -127,13 +131,9 @@ def test_other_picks_keep_their_landing():
 def test_the_campaign_records_how_far_it_got_before_the_first_violation():
     """The benchmark's median time is model steps to the bug times the cost of a step: the campaign counts the
     steps up to the violation, that one included, and the example it came in."""
-    campaign = Campaign()
-    machine = machine_for(model_of("original", cpus=2, users=1, kthreads=1), campaign)()
-    seed = steps("schedule cpu=0 next=u0", "run task=u0 until=done", "user_write task=u0",
-                 "syscall task=u0 call=execve", "schedule cpu=0 next=k0", "schedule cpu=1 next=u0",
-                 "run task=u0 until='setup_new_exec: cond_resched'", "schedule cpu=1 next=idle1",
-                 "schedule cpu=0 next=u0", "run task=u0 until=done")
+    seed, campaign = corpus.load(SEED_CASE), Campaign()
+    machine = machine_for(Model(variant.load("original"), seed.config), campaign)()
     with pytest.raises(Violation):
-        for step in seed:
+        for step in seed.steps:
             machine.apply(step)
-    assert (campaign.examples_to_violation, campaign.steps_to_violation) == (1, len(seed))
+    assert (campaign.examples_to_violation, campaign.steps_to_violation) == (1, len(seed.steps))
